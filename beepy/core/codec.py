@@ -1,0 +1,176 @@
+# -*- test-case-name: beepy.test.test_codec -*-
+"""
+The frame codec: bytes to frames and back, exactly per the ABNF of RFC 3080
+section 2.2.1 and RFC 3081 section 3.1.
+
+The decoder is incremental: bytes arrive in whatever chunks the transport
+delivers (a header split across reads, many frames in one read) and frames
+come out one at a time, so that everything before a poorly formed frame is
+still processed.  It knows nothing of channels or sequence numbers; those
+rules live in :mod:`beepy.core.session`.
+"""
+
+from beepy.core.errors import RemoteProtocolError
+from beepy.core.frames import (
+    MAX_ANSNO,
+    MAX_CHANNEL,
+    MAX_MSGNO,
+    MAX_SEQNO,
+    MAX_SIZE,
+    DataFrame,
+    FrameType,
+    SeqFrame,
+)
+
+__all__ = ["FrameDecoder", "encodeFrame", "DEFAULT_MAX_HEADER_LENGTH"]
+
+#: The longest legal header line (an ``ANS`` with every field at its maximum)
+#: is 62 octets with its CRLF; anything much longer is garbage, not a header.
+DEFAULT_MAX_HEADER_LENGTH = 128
+
+_TRAILER = b"END\r\n"
+_SEQ = b"SEQ"
+_KEYWORDS = {frameType.value: frameType for frameType in FrameType}
+_MORE = {b"*": True, b".": False}
+
+
+def _number(field, name, maximum):
+    """
+    Parse one decimal header field, strictly: ASCII digits only (no sign, no
+    space), at most ``maximum``.
+    """
+    if not field.isdigit() or len(field) > 10:
+        raise RemoteProtocolError(f"bad {name} {field!r} in frame header")
+    value = int(field)
+    if value > maximum:
+        raise RemoteProtocolError(f"{name} {value} out of range in frame header")
+    return value
+
+
+def _parseHeader(line):
+    """
+    Parse a header line (without its CRLF).
+
+    :return: ``(frame type or None for SEQ, fields)`` where fields are the
+        decoded numbers and the ``more`` flag, in header order.
+    """
+    parts = line.split(b" ")
+    keyword = parts[0]
+    if keyword == _SEQ:
+        if len(parts) != 4:
+            raise RemoteProtocolError(f"malformed SEQ header {line!r}")
+        return SeqFrame(
+            _number(parts[1], "channel", MAX_CHANNEL),
+            _number(parts[2], "ackno", MAX_SEQNO),
+            _number(parts[3], "window", MAX_SEQNO),
+        )
+    frameType = _KEYWORDS.get(keyword)
+    if frameType is None:
+        raise RemoteProtocolError(f"unknown frame keyword in header {line!r}")
+    expected = 7 if frameType is FrameType.ANS else 6
+    if len(parts) != expected:
+        raise RemoteProtocolError(f"malformed {keyword.decode()} header {line!r}")
+    more = _MORE.get(parts[3])
+    if more is None:
+        raise RemoteProtocolError(f"bad continuation indicator in header {line!r}")
+    return (
+        frameType,
+        _number(parts[1], "channel", MAX_CHANNEL),
+        _number(parts[2], "msgno", MAX_MSGNO),
+        more,
+        _number(parts[4], "seqno", MAX_SEQNO),
+        _number(parts[5], "size", MAX_SIZE),
+        _number(parts[6], "ansno", MAX_ANSNO) if expected == 7 else None,
+    )
+
+
+class FrameDecoder:
+    """
+    Turns a byte stream into :class:`DataFrame` and :class:`SeqFrame` values.
+
+    Feed it with :meth:`receiveData`, then call :meth:`nextFrame` until it
+    returns ``None``.  A poorly formed frame raises
+    :class:`~beepy.core.errors.RemoteProtocolError`; the decoder is useless
+    after that, as is the session.
+
+    :param maxPayload: the largest frame payload accepted before it is
+        buffered; a larger ``size`` is refused at once.
+    :param maxHeaderLength: the longest header line, CRLF included.
+    """
+
+    def __init__(self, maxPayload, maxHeaderLength=DEFAULT_MAX_HEADER_LENGTH):
+        self.maxPayload = maxPayload
+        self.maxHeaderLength = maxHeaderLength
+        self._buffer = bytearray()
+        self._header = None  # a parsed header whose payload is awaited
+
+    @property
+    def bufferedBytes(self):
+        """
+        How many received octets are waiting to complete a frame.
+        """
+        return len(self._buffer)
+
+    def receiveData(self, data):
+        """
+        Append received octets; frames come out of :meth:`nextFrame`.
+        """
+        self._buffer += data
+
+    def nextFrame(self):
+        """
+        :return: the next complete frame, or ``None`` if more octets are needed.
+        :raises RemoteProtocolError: if the stream is not a valid frame here.
+        """
+        buffer = self._buffer
+        if self._header is None:
+            end = buffer.find(b"\n", 0, self.maxHeaderLength)
+            if end < 0:
+                if len(buffer) >= self.maxHeaderLength:
+                    raise RemoteProtocolError(
+                        f"frame header longer than {self.maxHeaderLength} octets"
+                    )
+                return None
+            if end == 0 or buffer[end - 1] != 0x0D:
+                raise RemoteProtocolError("frame header not terminated by CRLF")
+            header = _parseHeader(bytes(buffer[: end - 1]))
+            del buffer[: end + 1]
+            if isinstance(header, SeqFrame):
+                return header
+            if header[5] > self.maxPayload:
+                raise RemoteProtocolError(
+                    f"frame size {header[5]} exceeds the limit of "
+                    f"{self.maxPayload} octets"
+                )
+            self._header = header
+        frameType, channel, msgno, more, seqno, size, ansno = self._header
+        available = len(buffer) - size
+        if available < len(_TRAILER):
+            if available > 0 and not _TRAILER.startswith(buffer[size:]):
+                raise RemoteProtocolError("frame payload not followed by END")
+            return None
+        if buffer[size : size + len(_TRAILER)] != _TRAILER:
+            raise RemoteProtocolError("frame payload not followed by END")
+        payload = bytes(buffer[:size])
+        del buffer[: size + len(_TRAILER)]
+        self._header = None
+        return DataFrame(frameType, channel, msgno, more, seqno, payload, ansno)
+
+
+def encodeFrame(frame):
+    """
+    Serialize a :class:`DataFrame` or :class:`SeqFrame` to its wire form.
+    """
+    if isinstance(frame, SeqFrame):
+        return b"SEQ %d %d %d\r\n" % (frame.channel, frame.ackno, frame.window)
+    header = b"%s %d %d %s %d %d" % (
+        frame.type.value,
+        frame.channel,
+        frame.msgno,
+        b"*" if frame.more else b".",
+        frame.seqno,
+        len(frame.payload),
+    )
+    if frame.ansno is not None:
+        header += b" %d" % (frame.ansno,)
+    return header + b"\r\n" + frame.payload + _TRAILER

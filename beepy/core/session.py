@@ -1,0 +1,794 @@
+# -*- test-case-name: beepy.test.test_session -*-
+"""
+A BEEP session with no I/O: bytes in, events out, bytes queued.
+
+:class:`Session` applies every rule of RFC 3080 (framing, message numbers,
+reply ordering, channel management, session release) and of RFC 3081 (SEQ
+windows).  It never blocks, calls back, logs or reads a clock; the Twisted
+layer in :mod:`beepy.protocol` feeds it with :meth:`Session.receiveData`,
+acts on the events it returns, calls its commands, and writes what
+:meth:`Session.dataToSend` gives.
+"""
+
+import enum
+from dataclasses import dataclass
+
+from beepy.core import events
+from beepy.core.channel import DEFAULT_WINDOW, Channel, OutgoingMessage, Outstanding, Reply, seqnoDistance
+from beepy.core.codec import DEFAULT_MAX_HEADER_LENGTH, FrameDecoder, encodeFrame
+from beepy.core.codes import ReplyCode
+from beepy.core.errors import BEEPError, LocalProtocolError, RemoteProtocolError
+from beepy.core.frames import MAX_CHANNEL, SEQNO_MODULUS, DataFrame, FrameType, SeqFrame
+from beepy.core.management import (
+    BEEP_XML,
+    DEFAULT_MAX_XML_SIZE,
+    Close,
+    Greeting,
+    Ok,
+    ProfileElement,
+    Start,
+    encodeManagement,
+    parseManagement,
+)
+from beepy.core.mime import Message
+
+__all__ = ["Role", "Session", "SessionConfig"]
+
+MSG, RPY, ERR, ANS, NUL = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.ANS, FrameType.NUL
+
+#: The empty MIME header block some peers (Vortex) put in a NUL frame.
+_EMPTY_ENTITY = b"\r\n"
+
+
+class Role(enum.Enum):
+    """
+    Which end of the TCP connection we are: the initiator numbers its
+    channels odd, the listener even (RFC 3080 section 2.3.1.2).
+    """
+
+    INITIATOR = 1
+    LISTENER = 0
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """
+    The limits and tunables of one session.  Each one bounds what a peer can
+    make us hold.
+
+    :ivar receiveWindow: the window we advertise on every channel (RFC 3081);
+        also the largest frame payload we accept.
+    :ivar maxFrameSize: the largest frame payload we send.
+    :ivar maxMessageSize: the largest message we assemble; larger ones are
+        discarded (a ``MSG`` is answered with ``ERR`` 554).
+    :ivar maxChannels: channels open at once, channel 0 included.
+    :ivar maxHeaderLength: the longest frame header line we accept.
+    :ivar maxXMLSize: the largest channel-0 message we parse.
+    """
+
+    receiveWindow: int = DEFAULT_WINDOW
+    maxFrameSize: int = DEFAULT_WINDOW
+    maxMessageSize: int = 16 * 1024 * 1024
+    maxChannels: int = 256
+    maxHeaderLength: int = DEFAULT_MAX_HEADER_LENGTH
+    maxXMLSize: int = DEFAULT_MAX_XML_SIZE
+
+    def __post_init__(self):
+        if self.receiveWindow < DEFAULT_WINDOW:
+            raise ValueError(
+                f"receiveWindow must be at least {DEFAULT_WINDOW} octets (RFC 3081 section 3.1.1)"
+            )
+        if self.maxFrameSize < 1 or self.maxChannels < 1:
+            raise ValueError("maxFrameSize and maxChannels must be positive")
+
+
+def _violation(text):
+    return RemoteProtocolError(text)
+
+
+def _managementPayload(element):
+    return Message(encodeManagement(element), contentType=BEEP_XML).toPayload()
+
+
+class Session:
+    """
+    One BEEP session, from greeting to release.
+
+    :param role: :attr:`Role.INITIATOR` if we opened the connection.
+    :param profiles: the profile URIs we offer in our greeting and accept in a
+        peer's ``<start>``.
+    """
+
+    def __init__(self, role, profiles=(), config=SessionConfig(), features=None, localize=None):
+        self.role = role
+        self.config = config
+        self.greeting = Greeting(tuple(profiles), features, localize)
+        self.peerGreeting = None
+        self.released = False
+        self._terminated = False
+        self._decoder = FrameDecoder(config.receiveWindow, config.maxHeaderLength)
+        self._out = []
+        self._events = []
+        zero = Channel(0, None, config.receiveWindow)
+        # The peer's greeting answers an implicit MSG 0 (RFC 3080 section 2.4).
+        zero.outstanding[0] = Outstanding(("greeting",))
+        self._channels = {0: zero}
+        self._pendingStarts = {}  # number -> (channel-0 msgno, candidates)
+        self._pendingCloses = {}  # number -> channel-0 msgno, for the peer's closes
+        self._ownStarts = set()  # numbers of our starts awaiting the peer's answer
+        self._nextChannel = 1 if role is Role.INITIATOR else 2
+
+    # -- Inspection ------------------------------------------------------
+
+    @property
+    def channels(self):
+        """
+        The numbers of the open channels, channel 0 included.
+        """
+        return frozenset(self._channels)
+
+    def channelProfile(self, number):
+        return self._channel(number).profile
+
+    def isBusy(self, number):
+        """
+        Whether any message is in flight on channel ``number``.
+        """
+        return self._channel(number).busy
+
+    # -- Session establishment and release -------------------------------
+
+    def greet(self):
+        """
+        Queue our greeting (RFC 3080 section 2.4: both peers send one at once).
+        """
+        self._queueReply(self._channels[0], 0, RPY, _managementPayload(self.greeting))
+
+    def refuseSession(self, error):
+        """
+        Queue an ``<error>`` in place of our greeting (a listener turning a
+        connection away, e.g. with 421); the caller then drops the connection.
+        """
+        self._queueReply(self._channels[0], 0, ERR, _managementPayload(error))
+
+    # -- Channel management: our side -----------------------------------
+
+    def startChannel(self, profiles, serverName=None):
+        """
+        Ask the peer to start a channel with one of ``profiles`` (preferred
+        first: some peers read only the first).
+
+        :param profiles: :class:`ProfileElement` values or plain URIs.
+        :return: the new channel's number, to match :class:`ChannelStarted`
+            or :class:`ChannelStartFailed`.
+        """
+        self._checkActive()
+        candidates = tuple(
+            p if isinstance(p, ProfileElement) else ProfileElement(p) for p in profiles
+        )
+        if not candidates:
+            raise LocalProtocolError("a channel start needs at least one profile")
+        if self._channelCount() >= self.config.maxChannels:
+            raise LocalProtocolError(f"already {self.config.maxChannels} channels on this session")
+        number = self._allocateChannel()
+        self._ownStarts.add(number)
+        start = Start(number, candidates, serverName)
+        self._sendManagement(start, ("start", number, candidates))
+        return number
+
+    def closeChannel(self, number, code=ReplyCode.SUCCESS, text="", lang=None):
+        """
+        Ask the peer to close ``number``; channel 0 releases the session.  The
+        answer is :class:`ChannelClosed` / :class:`SessionReleased` or
+        :class:`ChannelCloseFailed`.
+        """
+        self._checkActive()
+        channel = self._channel(number)
+        if channel.closing:
+            raise LocalProtocolError(f"channel {number} is already closing")
+        if number == 0 and len(self._channels) > 1:
+            raise LocalProtocolError("close the other channels before releasing the session")
+        if channel.outstanding or channel.replies:
+            raise LocalProtocolError(f"channel {number} still has messages in flight")
+        channel.closing = True
+        self._sendManagement(Close(number, code, text, lang), ("close", number))
+
+    # -- Channel management: the peer's side ----------------------------
+
+    def acceptStart(self, number, profile):
+        """
+        Accept the peer's start of ``number`` with ``profile`` (a URI, or a
+        :class:`ProfileElement` carrying piggybacked content).
+        """
+        msgno, candidates = self._takePendingStart(number)
+        if not isinstance(profile, ProfileElement):
+            profile = ProfileElement(profile)
+        if profile.uri not in {candidate.uri for candidate in candidates}:
+            self._pendingStarts[number] = (msgno, candidates)
+            raise LocalProtocolError(f"the peer did not propose {profile.uri}")
+        channel = Channel(number, profile.uri, self.config.receiveWindow)
+        self._channels[number] = channel
+
+        def announced():
+            channel.announced = True
+
+        self._queueReply(self._channels[0], msgno, RPY, _managementPayload(profile), announced)
+
+    def refuseStart(self, number, error):
+        msgno, _ = self._takePendingStart(number)
+        self._queueReply(self._channels[0], msgno, ERR, _managementPayload(error))
+
+    def acceptClose(self, number):
+        """
+        Accept the peer's close of ``number``.  For channel 0 the session is
+        released once ``<ok />`` is sent: :attr:`released` turns true and the
+        connection should be closed.
+        """
+        msgno = self._takePendingClose(number)
+        onSent = None
+        if number == 0:
+            onSent = self._release
+        else:
+            del self._channels[number]
+        self._queueReply(self._channels[0], msgno, RPY, _managementPayload(Ok()), onSent)
+
+    def refuseClose(self, number, error):
+        msgno = self._takePendingClose(number)
+        self._queueReply(self._channels[0], msgno, ERR, _managementPayload(error))
+
+    # -- Messages --------------------------------------------------------
+
+    def sendMessage(self, number, message):
+        """
+        Queue a ``MSG`` on channel ``number``.
+
+        :param message: a :class:`Message` or a ready payload (``bytes``).
+        :return: its message number, which its reply events carry.
+        """
+        self._checkActive()
+        channel = self._dataChannel(number)
+        if channel.closing:
+            raise LocalProtocolError(f"channel {number} is closing")
+        msgno = channel.allocateMsgno()
+        channel.outstanding[msgno] = Outstanding()
+        channel.outgoing.append(OutgoingMessage(MSG, msgno, self._payload(message)))
+        return msgno
+
+    def sendReply(self, number, msgno, message):
+        """
+        Answer ``MSG`` ``msgno`` with ``RPY``.  Replies leave in the order the
+        ``MSG``\\ s arrived, whatever the order of these calls.
+        """
+        self._reply(self._dataChannel(number), msgno, RPY, self._payload(message))
+
+    def sendError(self, number, msgno, message):
+        """
+        Answer ``MSG`` ``msgno`` with ``ERR``; ``message`` may be a
+        :class:`BEEPError`, sent as an ``<error>`` element.
+        """
+        if isinstance(message, BEEPError):
+            message = _managementPayload(message)
+        self._reply(self._dataChannel(number), msgno, ERR, self._payload(message))
+
+    def sendAnswer(self, number, msgno, message):
+        """
+        Queue one ``ANS`` to ``MSG`` ``msgno``.
+
+        :return: its answer number.
+        """
+        self._checkNotTerminated()
+        channel = self._dataChannel(number)
+        reply = self._openReply(channel, msgno, "ANS")
+        ansno = reply.nextAnsno
+        reply.nextAnsno += 1
+        reply.queued.append(OutgoingMessage(ANS, msgno, self._payload(message), ansno))
+        self._releaseReplies(channel)
+        return ansno
+
+    def sendNul(self, number, msgno):
+        """
+        End the answers to ``MSG`` ``msgno`` (zero answers is allowed).
+        """
+        self._reply(self._dataChannel(number), msgno, NUL, b"")
+
+    # -- Bytes in, bytes out ---------------------------------------------
+
+    def receiveData(self, data):
+        """
+        Process octets from the peer.
+
+        :return: the list of events they caused.  A :class:`ProtocolViolated`
+            is always last, and after it the session ignores all input.
+        """
+        if self._terminated:
+            return []
+        self._decoder.receiveData(data)
+        try:
+            while not self._terminated:
+                frame = self._decoder.nextFrame()
+                if frame is None:
+                    break
+                if isinstance(frame, SeqFrame):
+                    self._receiveSeq(frame)
+                else:
+                    self._receiveDataFrame(frame)
+        except RemoteProtocolError as e:
+            self._terminated = True
+            self._events.append(events.ProtocolViolated(e))
+        result, self._events = self._events, []
+        return result
+
+    def dataToSend(self):
+        """
+        Frame whatever the windows allow and return it as one ``bytes``:
+        ``SEQ`` frames first, then one frame per busy channel in turn, so that
+        a long message on one channel does not starve the others.
+        """
+        if self._terminated:
+            return b""
+        self._sendSeqs()
+        active = [channel for channel in self._channels.values() if channel.outgoing]
+        while active:
+            active = [channel for channel in active if self._sendFrame(channel)]
+        # A channel whose start reply just left may now advertise its window.
+        self._sendSeqs()
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
+
+    # -- Internals: sending ----------------------------------------------
+
+    def _sendSeqs(self):
+        for channel in list(self._channels.values()):
+            if channel.seqWanted():
+                channel.receiveAckno = channel.receiveSeqno
+                channel.advertisedWindow = channel.receiveWindow
+                self._out.append(
+                    encodeFrame(SeqFrame(channel.number, channel.receiveSeqno, channel.receiveWindow))
+                )
+
+    def _sendFrame(self, channel):
+        """
+        Serialize the next frame of ``channel``'s current message.
+
+        :return: whether the channel has more to send right now.
+        """
+        message = channel.outgoing[0]
+        remaining = len(message.payload) - message.offset
+        size = min(remaining, channel.sendWindow(), self.config.maxFrameSize)
+        if size == 0 and remaining:
+            return False
+        end = message.offset + size
+        more = end < len(message.payload)
+        self._out.append(
+            encodeFrame(
+                DataFrame(
+                    message.type,
+                    channel.number,
+                    message.msgno,
+                    more,
+                    channel.sendSeqno,
+                    bytes(message.payload[message.offset : end]),
+                    message.ansno,
+                )
+            )
+        )
+        channel.sendSeqno = (channel.sendSeqno + size) % SEQNO_MODULUS
+        message.offset = end
+        if not more:
+            channel.outgoing.popleft()
+            if message.onSent is not None:
+                message.onSent()
+        return bool(channel.outgoing)
+
+    def _sendManagement(self, element, purpose):
+        zero = self._channels[0]
+        msgno = zero.allocateMsgno()
+        zero.outstanding[msgno] = Outstanding(purpose)
+        zero.outgoing.append(OutgoingMessage(MSG, msgno, _managementPayload(element)))
+
+    def _reply(self, channel, msgno, frameType, payload):
+        self._checkNotTerminated()
+        reply = self._openReply(channel, msgno, "ANS" if frameType is NUL else "RPY")
+        self._completeReply(channel, msgno, reply, frameType, payload)
+
+    def _queueReply(self, channel, msgno, frameType, payload, onSent=None):
+        """
+        Reply to a channel-0 ``MSG`` (or send the greeting, the reply to the
+        implicit ``MSG`` 0).
+        """
+        reply = channel.replies.get(msgno)
+        if reply is None:
+            reply = channel.replies[msgno] = Reply()
+        reply.style = "RPY"
+        self._completeReply(channel, msgno, reply, frameType, payload, onSent)
+
+    def _completeReply(self, channel, msgno, reply, frameType, payload, onSent=None):
+        def sent():
+            channel.replies.pop(msgno, None)
+            if onSent is not None:
+                onSent()
+
+        reply.queued.append(OutgoingMessage(frameType, msgno, payload, onSent=sent))
+        reply.complete = True
+        self._releaseReplies(channel)
+
+    def _openReply(self, channel, msgno, style):
+        reply = channel.replies.get(msgno)
+        if reply is None or reply.complete:
+            raise LocalProtocolError(
+                f"no MSG {msgno} awaiting a reply on channel {channel.number}"
+            )
+        if reply.style not in (None, style):
+            raise LocalProtocolError(
+                f"MSG {msgno} on channel {channel.number} is already answered with "
+                f"{reply.style}; RPY/ERR and ANS/NUL do not mix"
+            )
+        reply.style = style
+        return reply
+
+    def _releaseReplies(self, channel):
+        """
+        Move queued replies to the channel's outgoing queue in the order their
+        ``MSG``\\ s arrived (RFC 3080 section 2.6.1).  Dicts keep insertion
+        order, so the first entry of ``channel.replies`` is the oldest.
+        """
+        for reply in channel.replies.values():
+            while reply.queued:
+                channel.outgoing.append(reply.queued.popleft())
+            if not reply.complete:
+                break
+
+    # -- Internals: receiving --------------------------------------------
+
+    def _receiveSeq(self, frame):
+        channel = self._channels.get(frame.channel)
+        if channel is None:
+            raise _violation(f"SEQ for channel {frame.channel}, which is not open")
+        # RFC 3081 section 3.1.3: the ackno may not go back, nor past what we sent.
+        acknowledged = seqnoDistance(channel.peerAckno, frame.ackno)
+        if acknowledged > seqnoDistance(channel.peerAckno, channel.sendSeqno):
+            raise _violation(
+                f"SEQ on channel {frame.channel} acknowledges octet {frame.ackno}, "
+                f"which was never sent"
+            )
+        channel.peerAckno = frame.ackno
+        channel.peerWindowEdge = (frame.ackno + frame.window) % SEQNO_MODULUS
+
+    def _receiveDataFrame(self, frame):
+        channel = self._channels.get(frame.channel)
+        if channel is None:
+            raise _violation(f"{frame.type.name} on channel {frame.channel}, which is not open")
+        if self.peerGreeting is None and not (
+            frame.channel == 0 and frame.msgno == 0 and frame.type in (RPY, ERR)
+        ):
+            raise _violation(f"{frame.type.name} before the peer's greeting")
+        if frame.seqno != channel.receiveSeqno:
+            raise _violation(
+                f"{frame.type.name} on channel {frame.channel} has seqno {frame.seqno}, "
+                f"expected {channel.receiveSeqno}"
+            )
+        size = len(frame.payload)
+        if seqnoDistance(channel.receiveAckno, channel.receiveSeqno) + size > channel.advertisedWindow:
+            raise _violation(
+                f"{frame.type.name} on channel {frame.channel} overruns the "
+                f"{channel.advertisedWindow}-octet window"
+            )
+        if channel.lastIntermediate is not None and channel.lastIntermediate != (
+            frame.type,
+            frame.msgno,
+        ):
+            kind, msgno = channel.lastIntermediate
+            raise _violation(
+                f"{frame.type.name} {frame.msgno} on channel {frame.channel} interrupts "
+                f"{kind.name} {msgno}, whose final frame has not arrived"
+            )
+        channel.receiveSeqno = (channel.receiveSeqno + size) % SEQNO_MODULUS
+        channel.lastIntermediate = (frame.type, frame.msgno) if frame.more else None
+        if frame.type is MSG:
+            self._receiveMsgFrame(channel, frame)
+        else:
+            self._receiveReplyFrame(channel, frame)
+
+    def _receiveMsgFrame(self, channel, frame):
+        if channel.partial is None:
+            if frame.msgno in channel.replies:
+                raise _violation(
+                    f"MSG {frame.msgno} on channel {frame.channel} reuses a message "
+                    f"number still awaiting our reply"
+                )
+            channel.replies[frame.msgno] = Reply()
+        payload = self._assemble(channel, frame)
+        if payload is None:
+            return
+        if channel.number == 0:
+            self._receiveManagementRequest(frame.msgno, payload)
+        else:
+            self._events.append(
+                events.MessageReceived(channel.number, frame.msgno, Message.fromPayload(payload))
+            )
+
+    def _assemble(self, channel, frame):
+        """
+        Add a ``MSG``, ``RPY`` or ``ERR`` frame to its message.
+
+        :return: the whole payload once the final frame is in, else ``None``;
+            also ``None`` for a message discarded for its size.
+        """
+        if channel.partial is None:
+            channel.partial = [frame.type, frame.msgno, bytearray(), 0]
+        partial = channel.partial
+        partial[3] += len(frame.payload)
+        if partial[3] <= self._messageLimit(channel):
+            partial[2] += frame.payload
+        else:
+            partial[2] = None
+        if frame.more:
+            return None
+        channel.partial = None
+        if partial[2] is None:
+            self._discard(channel, frame.type, frame.msgno, partial[3])
+            return None
+        return bytes(partial[2])
+
+    def _messageLimit(self, channel):
+        return self.config.maxXMLSize if channel.number == 0 else self.config.maxMessageSize
+
+    def _discard(self, channel, frameType, msgno, size):
+        isReply = frameType is not MSG
+        if isReply and channel.number == 0:
+            raise _violation(f"a channel 0 reply of {size} octets exceeds the XML size limit")
+        self._events.append(events.MessageDiscarded(channel.number, msgno, isReply, size))
+        if not isReply:
+            error = BEEPError(
+                ReplyCode.TRANSACTION_FAILED,
+                f"message of {size} octets exceeds the limit of {self._messageLimit(channel)}",
+            )
+            self._queueReply(channel, msgno, ERR, _managementPayload(error))
+
+    def _receiveReplyFrame(self, channel, frame):
+        outstanding = channel.outstanding.get(frame.msgno)
+        if outstanding is None:
+            raise _violation(
+                f"{frame.type.name} on channel {frame.channel} for msgno {frame.msgno}, "
+                f"which awaits no reply"
+            )
+        if frame.type is ANS:
+            self._receiveAnswerFrame(channel, frame, outstanding)
+            return
+        if outstanding.answered:
+            if frame.type is not NUL:
+                raise _violation(
+                    f"{frame.type.name} {frame.msgno} on channel {frame.channel} "
+                    f"after ANS replies to the same MSG"
+                )
+        if frame.type is NUL:
+            self._receiveNul(channel, frame, outstanding)
+            return
+        payload = self._assemble(channel, frame)
+        if payload is None:
+            if channel.partial is None:  # discarded: the reply is over
+                del channel.outstanding[frame.msgno]
+            return
+        del channel.outstanding[frame.msgno]
+        if channel.number == 0:
+            self._receiveManagementReply(frame.type, outstanding.purpose, payload)
+            return
+        event = events.ReplyReceived if frame.type is RPY else events.ErrorReceived
+        self._events.append(event(channel.number, frame.msgno, Message.fromPayload(payload)))
+
+    def _receiveAnswerFrame(self, channel, frame, outstanding):
+        outstanding.answered = True
+        partial = outstanding.partialAnswers.get(frame.ansno)
+        if partial is None:
+            partial = outstanding.partialAnswers[frame.ansno] = [bytearray(), 0]
+        partial[1] += len(frame.payload)
+        if partial[1] <= self.config.maxMessageSize:
+            partial[0] += frame.payload
+        else:
+            partial[0] = None
+        if frame.more:
+            return
+        del outstanding.partialAnswers[frame.ansno]
+        if partial[0] is None:
+            self._discard(channel, ANS, frame.msgno, partial[1])
+            return
+        self._events.append(
+            events.AnswerReceived(
+                channel.number, frame.msgno, frame.ansno, Message.fromPayload(partial[0])
+            )
+        )
+
+    def _receiveNul(self, channel, frame, outstanding):
+        if frame.more:
+            raise _violation(f"NUL {frame.msgno} on channel {frame.channel} is not final")
+        # RFC 3080 wants an empty NUL; Vortex sends the empty MIME entity.
+        if frame.payload not in (b"", _EMPTY_ENTITY):
+            raise _violation(f"NUL {frame.msgno} on channel {frame.channel} carries a payload")
+        if outstanding.partialAnswers:
+            raise _violation(
+                f"NUL {frame.msgno} on channel {frame.channel} while an ANS is incomplete"
+            )
+        del channel.outstanding[frame.msgno]
+        self._events.append(events.AnswersCompleted(channel.number, frame.msgno))
+
+    # -- Internals: channel management -----------------------------------
+
+    def _receiveManagementRequest(self, msgno, payload):
+        zero = self._channels[0]
+        try:
+            element = parseManagement(Message.fromPayload(payload).body, self.config.maxXMLSize)
+            if isinstance(element, Start):
+                self._receiveStart(msgno, element)
+            elif isinstance(element, Close):
+                self._receiveClose(msgno, element)
+            else:
+                raise BEEPError(
+                    ReplyCode.PARAMETER_SYNTAX_ERROR,
+                    "a channel 0 MSG must carry <start> or <close>",
+                )
+        except BEEPError as error:
+            self._queueReply(zero, msgno, ERR, _managementPayload(error))
+
+    def _receiveStart(self, msgno, start):
+        number = start.number
+        if number == 0 or number % 2 != self._peerParity():
+            side = "initiator" if self.role is Role.LISTENER else "listener"
+            raise BEEPError(
+                ReplyCode.PARAMETER_INVALID,
+                f"channel {number} cannot be started by the {side}",
+            )
+        if number in self._channels or number in self._pendingStarts:
+            raise BEEPError(ReplyCode.PARAMETER_INVALID, f"channel {number} is already in use")
+        if self.released or self._channels[0].closing:
+            raise BEEPError(ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "the session is being released")
+        if self._channelCount() >= self.config.maxChannels:
+            raise BEEPError(
+                ReplyCode.SERVICE_NOT_AVAILABLE,
+                f"no more than {self.config.maxChannels} channels per session",
+            )
+        offered = set(self.greeting.profiles)
+        candidates = tuple(profile for profile in start.profiles if profile.uri in offered)
+        if not candidates:
+            raise BEEPError(
+                ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "all requested profiles are unsupported"
+            )
+        self._pendingStarts[number] = (msgno, candidates)
+        self._events.append(events.ChannelStartRequested(number, candidates, start.serverName))
+
+    def _receiveClose(self, msgno, close):
+        number = close.number
+        channel = self._channels.get(number)
+        if channel is None:
+            raise BEEPError(ReplyCode.PARAMETER_INVALID, f"channel {number} is not open")
+        if number in self._pendingCloses:
+            raise BEEPError(ReplyCode.PARAMETER_INVALID, f"channel {number} is already closing")
+        if number == 0 and len(self._channels) > 1:
+            raise BEEPError(
+                ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "channels are still open on this session"
+            )
+        if number != 0 and channel.busy and not channel.closing:
+            raise BEEPError(
+                ReplyCode.REQUESTED_ACTION_NOT_TAKEN, f"channel {number} has messages in flight"
+            )
+        self._pendingCloses[number] = msgno
+        self._events.append(
+            events.ChannelCloseRequested(number, close.code, close.text, close.lang)
+        )
+
+    def _receiveManagementReply(self, frameType, purpose, payload):
+        kind = purpose[0]
+        try:
+            element = parseManagement(Message.fromPayload(payload).body, self.config.maxXMLSize)
+        except BEEPError as e:
+            raise _violation(f"unparseable reply on channel 0: {e}") from None
+        if frameType is ERR:
+            if not isinstance(element, BEEPError):
+                raise _violation(f"ERR on channel 0 carries {type(element).__name__}, not <error>")
+            if kind == "greeting":
+                self._events.append(events.SessionRefused(element))
+            elif kind == "start":
+                self._ownStarts.discard(purpose[1])
+                self._events.append(events.ChannelStartFailed(purpose[1], element))
+            else:
+                channel = self._channels.get(purpose[1])
+                if channel is not None:
+                    channel.closing = False
+                self._events.append(events.ChannelCloseFailed(purpose[1], element))
+            return
+        if kind == "greeting":
+            if not isinstance(element, Greeting):
+                raise _violation(f"the peer's greeting is {type(element).__name__}")
+            self.peerGreeting = element
+            self._events.append(events.GreetingReceived(element))
+        elif kind == "start":
+            self._receiveStartReply(purpose[1], purpose[2], element)
+        else:
+            self._receiveCloseReply(purpose[1], element)
+
+    def _receiveStartReply(self, number, candidates, element):
+        if not isinstance(element, ProfileElement):
+            raise _violation(f"the reply to <start> is {type(element).__name__}, not <profile>")
+        if element.uri not in {candidate.uri for candidate in candidates}:
+            raise _violation(f"the peer started channel {number} with {element.uri}, not proposed")
+        self._ownStarts.discard(number)
+        channel = Channel(number, element.uri, self.config.receiveWindow)
+        channel.announced = True
+        self._channels[number] = channel
+        self._events.append(events.ChannelStarted(number, element))
+
+    def _receiveCloseReply(self, number, element):
+        if not isinstance(element, Ok):
+            raise _violation(f"the reply to <close> is {type(element).__name__}, not <ok />")
+        if number == 0:
+            self._release()
+            self._events.append(events.SessionReleased())
+            return
+        # A close of ours that crossed the peer's has already removed it.
+        self._channels.pop(number, None)
+        self._events.append(events.ChannelClosed(number))
+
+    def _release(self):
+        self.released = True
+
+    def _takePendingStart(self, number):
+        try:
+            return self._pendingStarts.pop(number)
+        except KeyError:
+            raise LocalProtocolError(f"no start of channel {number} awaits an answer") from None
+
+    def _takePendingClose(self, number):
+        try:
+            return self._pendingCloses.pop(number)
+        except KeyError:
+            raise LocalProtocolError(f"no close of channel {number} awaits an answer") from None
+
+    # -- Internals: helpers ----------------------------------------------
+
+    def _peerParity(self):
+        return 0 if self.role is Role.INITIATOR else 1
+
+    def _channelCount(self):
+        return len(self._channels) + len(self._pendingStarts) + len(self._ownStarts)
+
+    def _allocateChannel(self):
+        """
+        The next free channel number of our parity, wrapping at the RFC 3080
+        maximum.
+        """
+        first = 1 if self.role is Role.INITIATOR else 2
+        number = self._nextChannel
+        while number in self._channels or number in self._ownStarts:
+            number = number + 2 if number + 2 <= MAX_CHANNEL else first
+        self._nextChannel = number + 2 if number + 2 <= MAX_CHANNEL else first
+        return number
+
+    def _channel(self, number):
+        channel = self._channels.get(number)
+        if channel is None:
+            raise LocalProtocolError(f"channel {number} is not open")
+        return channel
+
+    def _dataChannel(self, number):
+        if number == 0:
+            raise LocalProtocolError("channel 0 carries only channel management")
+        return self._channel(number)
+
+    def _checkNotTerminated(self):
+        if self._terminated:
+            raise LocalProtocolError("the session was terminated")
+
+    def _checkActive(self):
+        self._checkNotTerminated()
+        if self.peerGreeting is None:
+            raise LocalProtocolError("the peer's greeting has not arrived")
+        if self.released:
+            raise LocalProtocolError("the session is released")
+
+    @staticmethod
+    def _payload(message):
+        if isinstance(message, Message):
+            return message.toPayload()
+        if isinstance(message, (bytes, bytearray, memoryview)):
+            return bytes(message)
+        raise TypeError(f"a message is a Message or bytes, not {type(message).__name__}")
