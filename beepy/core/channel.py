@@ -33,7 +33,7 @@ class OutgoingMessage:
     :ivar onSent: called once the final frame has been serialized, or ``None``.
     """
 
-    __slots__ = ("type", "msgno", "ansno", "payload", "offset", "onSent")
+    __slots__ = ("type", "msgno", "ansno", "payload", "offset", "started", "onSent")
 
     def __init__(self, frameType, msgno, payload, ansno=None, onSent=None):
         self.type = frameType
@@ -41,7 +41,15 @@ class OutgoingMessage:
         self.ansno = ansno
         self.payload = memoryview(payload)
         self.offset = 0
+        self.started = False
         self.onSent = onSent
+
+    def truncate(self):
+        """
+        Send no more of the payload: the next frame is a final, empty one
+        (RFC 3080 section 2.6.3, after a pre-emptive reply).
+        """
+        self.payload = self.payload[: self.offset]
 
 
 class Reply:
@@ -66,15 +74,21 @@ class Outstanding:
     """
     One of our ``MSG``\\ s awaiting its reply.
 
+    :ivar request: the :class:`OutgoingMessage` of the ``MSG``.
+    :ivar acknowledged: the first frame of the reply has arrived (RFC 3080
+        section 2.3.1.3 calls that acknowledgement).
     :ivar answered: an ``ANS`` has arrived, so only ``ANS`` and ``NUL`` may
         follow.
-    :ivar partialAnswers: answer number -> octets of an ``ANS`` still
-        arriving.
+    :ivar partialAnswers: answer number -> ``[octets or None, size]`` of an
+        ``ANS`` still arriving.
+    :ivar purpose: for channel-0 requests, what the reply will settle.
     """
 
-    __slots__ = ("answered", "partialAnswers", "purpose")
+    __slots__ = ("request", "acknowledged", "answered", "partialAnswers", "purpose")
 
-    def __init__(self, purpose=None):
+    def __init__(self, request, purpose=None):
+        self.request = request
+        self.acknowledged = False
         self.answered = False
         self.partialAnswers = {}
         self.purpose = purpose
@@ -102,7 +116,8 @@ class Channel:
         self.outstanding = {}
         self.replies = {}
         self.outgoing = deque()
-        self.closing = False
+        self.closing = False  # we asked the peer to close it
+        self.acceptedClose = None  # channel-0 msgno of the peer's close we accepted
         # Our octet stream to the peer.
         self.sendSeqno = 0
         self.peerAckno = 0

@@ -12,9 +12,9 @@ rules live in :mod:`beepy.core.session`.
 
 from beepy.core.errors import RemoteProtocolError
 from beepy.core.frames import (
-    MAX_ANSNO,
     MAX_CHANNEL,
     MAX_MSGNO,
+    MAX_RECEIVED_ANSNO,
     MAX_SEQNO,
     MAX_SIZE,
     DataFrame,
@@ -62,7 +62,7 @@ def _parseHeader(line):
         return SeqFrame(
             _number(parts[1], "channel", MAX_CHANNEL),
             _number(parts[2], "ackno", MAX_SEQNO),
-            _number(parts[3], "window", MAX_SEQNO),
+            _number(parts[3], "window", MAX_SIZE),
         )
     frameType = _KEYWORDS.get(keyword)
     if frameType is None:
@@ -80,7 +80,7 @@ def _parseHeader(line):
         more,
         _number(parts[4], "seqno", MAX_SEQNO),
         _number(parts[5], "size", MAX_SIZE),
-        _number(parts[6], "ansno", MAX_ANSNO) if expected == 7 else None,
+        _number(parts[6], "ansno", MAX_RECEIVED_ANSNO) if expected == 7 else None,
     )
 
 

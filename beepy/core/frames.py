@@ -19,6 +19,7 @@ __all__ = [
     "MAX_MSGNO",
     "MAX_SIZE",
     "MAX_ANSNO",
+    "MAX_RECEIVED_ANSNO",
     "MAX_SEQNO",
     "SEQNO_MODULUS",
 ]
@@ -27,6 +28,10 @@ __all__ = [
 #: section 3.1.1); every lower bound is 0.
 MAX_CHANNEL = MAX_MSGNO = MAX_SIZE = MAX_ANSNO = 2147483647
 MAX_SEQNO = 4294967295
+#: RFC 3080 contradicts itself on ``ansno``: the ABNF says 0..2147483647, the
+#: prose of section 2.2.1.1 0..4294967295.  We send only the former and
+#: accept the latter.
+MAX_RECEIVED_ANSNO = MAX_SEQNO
 #: Sequence numbers and acknowledgements count octets modulo 2**32.
 SEQNO_MODULUS = 2**32
 

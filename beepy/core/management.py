@@ -226,8 +226,10 @@ def _start(node):
 
 def _close(node):
     _noChildren(node)
+    # The DTD defaults the number to 0: a bare <close code='200' /> releases
+    # the session (RFC 3080 section 2.4 uses exactly that).
     return Close(
-        _integer(node, "number", MAX_CHANNEL),
+        _integer(node, "number", MAX_CHANNEL, required=False, default=0),
         _integer(node, "code", 999),
         "".join(node.text).strip(),
         node.attributes.get("xml:lang"),

@@ -111,7 +111,7 @@ class Session:
         self._events = []
         zero = Channel(0, None, config.receiveWindow)
         # The peer's greeting answers an implicit MSG 0 (RFC 3080 section 2.4).
-        zero.outstanding[0] = Outstanding(("greeting",))
+        zero.outstanding[0] = Outstanding(None, ("greeting",))
         self._channels = {0: zero}
         self._pendingStarts = {}  # number -> (channel-0 msgno, candidates)
         self._pendingCloses = {}  # number -> channel-0 msgno, for the peer's closes
@@ -188,8 +188,9 @@ class Session:
             raise LocalProtocolError(f"channel {number} is already closing")
         if number == 0 and len(self._channels) > 1:
             raise LocalProtocolError("close the other channels before releasing the session")
-        if channel.outstanding or channel.replies:
-            raise LocalProtocolError(f"channel {number} still has messages in flight")
+        # RFC 3080 section 2.3.1.3: only once every MSG we sent is acknowledged.
+        if not all(outstanding.acknowledged for outstanding in channel.outstanding.values()):
+            raise LocalProtocolError(f"channel {number} has MSGs awaiting their replies")
         channel.closing = True
         self._sendManagement(Close(number, code, text, lang), ("close", number))
 
@@ -220,17 +221,21 @@ class Session:
 
     def acceptClose(self, number):
         """
-        Accept the peer's close of ``number``.  For channel 0 the session is
-        released once ``<ok />`` is sent: :attr:`released` turns true and the
-        connection should be closed.
+        Accept the peer's close of ``number``.  ``<ok />`` goes once every
+        message in flight on the channel, either way, is complete (RFC 3080
+        section 2.3.1.3); meanwhile no new ``MSG`` may be sent on it.
+
+        For channel 0 the session is released once ``<ok />`` is sent:
+        :attr:`released` turns true and the connection should be closed.
         """
         msgno = self._takePendingClose(number)
-        onSent = None
         if number == 0:
-            onSent = self._release
+            self._queueReply(
+                self._channels[0], msgno, RPY, _managementPayload(Ok()), self._release
+            )
         else:
-            del self._channels[number]
-        self._queueReply(self._channels[0], msgno, RPY, _managementPayload(Ok()), onSent)
+            self._channels[number].acceptedClose = msgno
+            self._finishAcceptedCloses()
 
     def refuseClose(self, number, error):
         msgno = self._takePendingClose(number)
@@ -247,11 +252,12 @@ class Session:
         """
         self._checkActive()
         channel = self._dataChannel(number)
-        if channel.closing:
+        if channel.closing or channel.acceptedClose is not None:
             raise LocalProtocolError(f"channel {number} is closing")
         msgno = channel.allocateMsgno()
-        channel.outstanding[msgno] = Outstanding()
-        channel.outgoing.append(OutgoingMessage(MSG, msgno, self._payload(message)))
+        request = OutgoingMessage(MSG, msgno, self._payload(message))
+        channel.outstanding[msgno] = Outstanding(request)
+        channel.outgoing.append(request)
         return msgno
 
     def sendReply(self, number, msgno, message):
@@ -312,6 +318,7 @@ class Session:
                     self._receiveSeq(frame)
                 else:
                     self._receiveDataFrame(frame)
+            self._finishAcceptedCloses()
         except RemoteProtocolError as e:
             self._terminated = True
             self._events.append(events.ProtocolViolated(e))
@@ -326,11 +333,15 @@ class Session:
         """
         if self._terminated:
             return b""
-        self._sendSeqs()
-        active = [channel for channel in self._channels.values() if channel.outgoing]
-        while active:
-            active = [channel for channel in active if self._sendFrame(channel)]
-        # A channel whose start reply just left may now advertise its window.
+        while True:
+            self._sendSeqs()
+            active = [channel for channel in self._channels.values() if channel.outgoing]
+            while active:
+                active = [channel for channel in active if self._sendFrame(channel)]
+            # The last reply on a channel whose close we accepted may have left,
+            # and a channel whose start reply just left may advertise its window.
+            if not self._finishAcceptedCloses():
+                break
         self._sendSeqs()
         data = b"".join(self._out)
         self._out.clear()
@@ -360,6 +371,7 @@ class Session:
             return False
         end = message.offset + size
         more = end < len(message.payload)
+        message.started = True
         self._out.append(
             encodeFrame(
                 DataFrame(
@@ -384,8 +396,27 @@ class Session:
     def _sendManagement(self, element, purpose):
         zero = self._channels[0]
         msgno = zero.allocateMsgno()
-        zero.outstanding[msgno] = Outstanding(purpose)
-        zero.outgoing.append(OutgoingMessage(MSG, msgno, _managementPayload(element)))
+        request = OutgoingMessage(MSG, msgno, _managementPayload(element))
+        zero.outstanding[msgno] = Outstanding(request, purpose)
+        zero.outgoing.append(request)
+
+    def _finishAcceptedCloses(self):
+        """
+        Send ``<ok />`` for each accepted close whose channel has gone quiet.
+
+        :return: whether any was queued.
+        """
+        quiet = [
+            channel
+            for channel in self._channels.values()
+            if channel.acceptedClose is not None and not channel.busy
+        ]
+        for channel in quiet:
+            del self._channels[channel.number]
+            self._queueReply(
+                self._channels[0], channel.acceptedClose, RPY, _managementPayload(Ok())
+            )
+        return bool(quiet)
 
     def _reply(self, channel, msgno, frameType, payload):
         self._checkNotTerminated()
@@ -548,11 +579,17 @@ class Session:
 
     def _receiveReplyFrame(self, channel, frame):
         outstanding = channel.outstanding.get(frame.msgno)
-        if outstanding is None:
+        if outstanding is None or not (outstanding.request is None or outstanding.request.started):
             raise _violation(
                 f"{frame.type.name} on channel {frame.channel} for msgno {frame.msgno}, "
                 f"which awaits no reply"
             )
+        if not outstanding.acknowledged:
+            outstanding.acknowledged = True
+            request = outstanding.request
+            if request is not None and request.offset < len(request.payload):
+                # A pre-emptive reply: end our MSG with an empty final frame.
+                request.truncate()
         if frame.type is ANS:
             self._receiveAnswerFrame(channel, frame, outstanding)
             return
@@ -634,8 +671,8 @@ class Session:
         number = start.number
         if number == 0 or number % 2 != self._peerParity():
             side = "initiator" if self.role is Role.LISTENER else "listener"
-            raise BEEPError(
-                ReplyCode.PARAMETER_INVALID,
+            raise BEEPError(  # the code of RFC 3080's own example
+                ReplyCode.PARAMETER_SYNTAX_ERROR,
                 f"channel {number} cannot be started by the {side}",
             )
         if number in self._channels or number in self._pendingStarts:
@@ -661,15 +698,11 @@ class Session:
         channel = self._channels.get(number)
         if channel is None:
             raise BEEPError(ReplyCode.PARAMETER_INVALID, f"channel {number} is not open")
-        if number in self._pendingCloses:
+        if number in self._pendingCloses or channel.acceptedClose is not None:
             raise BEEPError(ReplyCode.PARAMETER_INVALID, f"channel {number} is already closing")
         if number == 0 and len(self._channels) > 1:
             raise BEEPError(
                 ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "channels are still open on this session"
-            )
-        if number != 0 and channel.busy and not channel.closing:
-            raise BEEPError(
-                ReplyCode.REQUESTED_ACTION_NOT_TAKEN, f"channel {number} has messages in flight"
             )
         self._pendingCloses[number] = msgno
         self._events.append(
