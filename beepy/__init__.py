@@ -1,0 +1,39 @@
+"""
+beepy: the BEEP protocol (RFC 3080, RFC 3081) for Twisted.
+"""
+
+from beepy.channel import Channel, ChannelStart
+from beepy.client import connectBEEP
+from beepy.core.codes import ReplyCode
+from beepy.core.errors import BEEPError, LocalProtocolError, ProtocolError, RemoteProtocolError
+from beepy.core.management import ProfileElement
+from beepy.core.mime import Message
+from beepy.core.session import SessionConfig
+from beepy.factory import BEEPClientFactory, BEEPServerFactory
+from beepy.interfaces import IProfile, IProfileFactory
+from beepy.profile import Answers, Profile, ProfileFactory
+from beepy.protocol import BEEPProtocol
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Answers",
+    "BEEPClientFactory",
+    "BEEPError",
+    "BEEPProtocol",
+    "BEEPServerFactory",
+    "Channel",
+    "ChannelStart",
+    "IProfile",
+    "IProfileFactory",
+    "LocalProtocolError",
+    "Message",
+    "Profile",
+    "ProfileElement",
+    "ProfileFactory",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "ReplyCode",
+    "SessionConfig",
+    "connectBEEP",
+]

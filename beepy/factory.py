@@ -1,0 +1,59 @@
+# -*- test-case-name: beepy.test.test_protocol -*-
+"""
+Factories that build :class:`beepy.protocol.BEEPProtocol` sessions: one for
+the listening side, one for the initiating side.
+"""
+
+from twisted.internet.protocol import Factory
+
+from beepy.core.session import Role, SessionConfig
+from beepy.interfaces import IProfileFactory
+from beepy.protocol import BEEPProtocol
+
+__all__ = ["BEEPServerFactory", "BEEPClientFactory"]
+
+
+class _BEEPFactory(Factory):
+    """
+    :param profiles: the :class:`beepy.interfaces.IProfileFactory` providers
+        to offer in the greeting and to start channels with.
+    :param config: the session's :class:`beepy.core.session.SessionConfig`.
+    :param features: the greeting's ``features`` attribute, if any.
+    :param localize: the greeting's ``localize`` attribute, if any.
+    """
+
+    protocol = BEEPProtocol
+    role = None
+
+    def __init__(self, profiles=(), config=SessionConfig(), features=None, localize=None):
+        self.profiles = list(profiles)
+        for profile in self.profiles:
+            if not IProfileFactory.providedBy(profile):
+                raise TypeError(f"{profile!r} does not provide IProfileFactory")
+        uris = [profile.uri for profile in self.profiles]
+        if len(set(uris)) != len(uris):
+            raise ValueError("two profile factories share a URI")
+        self.config = config
+        self.features = features
+        self.localize = localize
+
+    def buildProtocol(self, addr):
+        protocol = self.protocol(self.role, self.profiles, self.config, self.features, self.localize)
+        protocol.factory = self
+        return protocol
+
+
+class BEEPServerFactory(_BEEPFactory):
+    """
+    Builds the listening side of each accepted connection.
+    """
+
+    role = Role.LISTENER
+
+
+class BEEPClientFactory(_BEEPFactory):
+    """
+    Builds the initiating side of a connection we open.
+    """
+
+    role = Role.INITIATOR

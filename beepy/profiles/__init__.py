@@ -1,0 +1,3 @@
+"""
+Profiles that ship with beepy.
+"""

@@ -1,0 +1,459 @@
+# -*- test-case-name: beepy.test.test_protocol -*-
+"""
+The Twisted layer: a ``Protocol`` that runs a :class:`beepy.core.session.Session`
+over a transport and turns its events into ``Deferred`` results and profile
+calls.
+
+All protocol rules live in the core; this module only moves bytes, keeps the
+``Deferred``\\ s, calls application code and logs.
+"""
+
+import collections.abc
+
+from twisted.internet import defer, error
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from beepy.channel import Channel, ChannelStart, errorFromMessage
+from beepy.core import events
+from beepy.core.codes import ReplyCode
+from beepy.core.errors import BEEPError, LocalProtocolError
+from beepy.core.management import ProfileElement
+from beepy.core.mime import Message
+from beepy.core.session import Session, SessionConfig
+from beepy.profile import Answers
+
+__all__ = ["BEEPProtocol"]
+
+
+class _AnswerSink:
+    """
+    Sends the answers of one one-to-many reply.
+    """
+
+    def __init__(self, session, number, msgno):
+        self._session = session
+        self._number = number
+        self._msgno = msgno
+
+    def answer(self, message):
+        self._session._send(lambda core: core.sendAnswer(self._number, self._msgno, message))
+
+    def finish(self):
+        self._session._send(lambda core: core.sendNul(self._number, self._msgno))
+
+
+class BEEPProtocol(Protocol):
+    """
+    One BEEP session over one connection.
+
+    :ivar peerGreeting: the peer's :class:`beepy.core.management.Greeting`,
+        once it has arrived.
+    """
+
+    _log = Logger()
+
+    def __init__(self, role, profiles=(), config=SessionConfig(), features=None, localize=None):
+        self._profileFactories = {factory.uri: factory for factory in profiles}
+        self._session = Session(role, list(self._profileFactories), config, features, localize)
+        self._channels = {}
+        self._opening = {}  # number -> (Deferred, local profile)
+        self._greetingWaiters = []
+        self._releaseWaiters = []
+        self._closeNotifications = []
+        self._violation = None
+        self._lostReason = None
+        self.peerGreeting = None
+
+    # -- Public API -------------------------------------------------------
+
+    @property
+    def role(self):
+        return self._session.role
+
+    @property
+    def channels(self):
+        """
+        The open channels (not channel 0), by number.
+        """
+        return dict(self._channels)
+
+    @property
+    def peerProfiles(self):
+        """
+        The profile URIs the peer offered in its greeting.
+        """
+        return self.peerGreeting.profiles if self.peerGreeting is not None else ()
+
+    def whenGreeted(self):
+        """
+        :return: a ``Deferred`` that fires with this session once the peer's
+            greeting has arrived, or fails with the peer's
+            :class:`beepy.BEEPError` if it refused the session, or with the
+            reason the connection ended first.
+        """
+        if self.peerGreeting is not None:
+            return defer.succeed(self)
+        if self._lostReason is not None:
+            return defer.fail(self._lostReason)
+        waiter = defer.Deferred()
+        self._greetingWaiters.append(waiter)
+        return waiter
+
+    def notifyClose(self):
+        """
+        :return: a ``Deferred`` that fires with the ``Failure`` describing why
+            the connection ended (``ConnectionDone`` after a release), once it
+            has.  It never fails.
+        """
+        if self._lostReason is not None:
+            return defer.succeed(self._lostReason)
+        waiter = defer.Deferred()
+        self._closeNotifications.append(waiter)
+        return waiter
+
+    def openChannel(self, profiles, serverName=None, profile=None):
+        """
+        Start a channel.
+
+        :param profiles: candidate profile URIs (or
+            :class:`beepy.core.management.ProfileElement` values carrying
+            piggybacked content), preferred first; the peer picks one.
+        :param serverName: the ``serverName`` to send in the ``<start>``.
+        :param profile: our :class:`beepy.interfaces.IProfile` for the
+            ``MSG``\\ s the peer may send on the channel; without one they
+            are refused with ``ERR`` 504.
+        :return: a ``Deferred`` firing with the :class:`beepy.channel.Channel`,
+            or failing with the peer's :class:`beepy.BEEPError`.
+        """
+        if isinstance(profiles, (str, ProfileElement)):
+            profiles = [profiles]
+        try:
+            number = self._send(lambda core: core.startChannel(profiles, serverName))
+        except LocalProtocolError as e:
+            return defer.fail(e)
+        opened = defer.Deferred()
+        self._opening[number] = (opened, profile)
+        return opened
+
+    def close(self, code=ReplyCode.SUCCESS, text=""):
+        """
+        Release the session: close every channel, then channel 0.
+
+        :return: a ``Deferred`` that fires with ``None`` once the peer agreed
+            (the connection then closes), or fails with the peer's
+            :class:`beepy.BEEPError` if it declined (the session goes on).
+        """
+        if self._lostReason is not None:
+            return defer.succeed(None)
+        closes = [channel.close() for channel in list(self._channels.values())]
+        gathered = defer.gatherResults(closes, consumeErrors=True)
+        gathered.addErrback(lambda failure: failure.value.subFailure)
+        return gathered.addCallback(lambda _: self._release(code, text))
+
+    # -- Protocol ---------------------------------------------------------
+
+    def connectionMade(self):
+        setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
+        if setNoDelay is not None:
+            setNoDelay(True)
+        self._session.greet()
+        self._flush()
+
+    def dataReceived(self, data):
+        for event in self._session.receiveData(data):
+            self._dispatch[type(event)](self, event)
+        self._flush()
+
+    def connectionLost(self, reason=error.ConnectionDone()):
+        if not isinstance(reason, Failure):
+            reason = Failure(reason)
+        if self._violation is not None:
+            reason = Failure(self._violation)
+        self._lostReason = reason
+        for waiters in (self._greetingWaiters, self._releaseWaiters):
+            while waiters:
+                waiters.pop().errback(reason)
+        for opened, _ in self._opening.values():
+            opened.errback(reason)
+        self._opening.clear()
+        for number in list(self._channels):
+            self._channels.pop(number)._closed(reason, clean=False)
+        while self._closeNotifications:
+            self._closeNotifications.pop().callback(reason)
+
+    # -- Internals: commands -----------------------------------------------
+
+    def _send(self, command):
+        """
+        Run ``command`` on the core session, then write what it queued.
+        """
+        if self._lostReason is not None:
+            raise LocalProtocolError(f"the session has ended: {self._lostReason.getErrorMessage()}")
+        result = command(self._session)
+        self._flush()
+        return result
+
+    def _flush(self):
+        data = self._session.dataToSend()
+        if data:
+            self.transport.write(data)
+        for number in [n for n in self._channels if n not in self._session.channels]:
+            self._channels.pop(number)._closed(
+                Failure(error.ConnectionDone(f"channel {number} closed")), clean=True
+            )
+        if self._session.released:
+            self.transport.loseConnection()
+
+    def _release(self, code, text):
+        try:
+            self._send(lambda core: core.closeChannel(0, code, text))
+        except LocalProtocolError as e:
+            return defer.fail(e)
+        waiter = defer.Deferred()
+        self._releaseWaiters.append(waiter)
+        return waiter
+
+    def _callProfile(self, method, *args):
+        """
+        Call application code that is not expected to answer; log what it
+        raises instead of letting it break the session.
+        """
+        try:
+            method(*args)
+        except Exception:
+            self._log.failure("{method!r} raised", method=method)
+
+    # -- Internals: events -------------------------------------------------
+
+    def _greetingReceived(self, event):
+        self.peerGreeting = event.greeting
+        waiters, self._greetingWaiters = self._greetingWaiters, []
+        for waiter in waiters:
+            waiter.callback(self)
+
+    def _sessionRefused(self, event):
+        self._log.warn("{peer} refused the session: {error}", peer=self._peer(), error=event.error)
+        waiters, self._greetingWaiters = self._greetingWaiters, []
+        for waiter in waiters:
+            waiter.errback(event.error)
+        self.transport.loseConnection()
+
+    def _channelStartRequested(self, event):
+        answered = defer.Deferred.fromCoroutine(self._answerStart(event))
+        answered.addErrback(
+            lambda failure: self._log.failure("failed to answer a channel start", failure)
+        )
+
+    async def _answerStart(self, event):
+        """
+        Offer the start to the factory of each acceptable profile, in the
+        peer's order of preference; the first that builds a profile wins.
+        """
+        refusal = None
+        for candidate in event.profiles:
+            channel = Channel(self, event.number, candidate.uri)
+            start = ChannelStart(candidate.content, event.serverName)
+            factory = self._profileFactories[candidate.uri]
+            try:
+                profile = await defer.maybeDeferred(factory.buildProfile, channel, start)
+            except BEEPError as e:
+                refusal = refusal or e
+                continue
+            except Exception:
+                self._log.failure("{factory!r} failed to start a channel", factory=factory)
+                refusal = refusal or BEEPError(ReplyCode.ACTION_ABORTED, "local error in processing")
+                continue
+            if self._lostReason is not None:
+                return
+            channel.profile = profile
+            channel.startContent = candidate.content
+            self._channels[event.number] = channel
+            reply = ProfileElement(candidate.uri, start.replyContent)
+            self._send(lambda core: core.acceptStart(event.number, reply))
+            return
+        if self._lostReason is None:
+            self._send(lambda core: core.refuseStart(event.number, refusal))
+
+    def _channelStarted(self, event):
+        opened, profile = self._opening.pop(event.number)
+        channel = Channel(self, event.number, event.profile.uri, event.profile.content)
+        channel.profile = profile
+        if profile is not None:
+            profile.channel = channel
+        self._channels[event.number] = channel
+        opened.callback(channel)
+
+    def _channelStartFailed(self, event):
+        opened, _ = self._opening.pop(event.number)
+        opened.errback(event.error)
+
+    def _channelCloseRequested(self, event):
+        if event.number == 0:
+            self._session.acceptClose(0)
+            return
+        channel = self._channels[event.number]
+        decision = (
+            defer.maybeDeferred(channel.profile.closeRequested, event.code, event.text)
+            if channel.profile is not None
+            else defer.succeed(True)
+        )
+        decision.addCallbacks(
+            self._answerClose,
+            self._refuseClose,
+            callbackArgs=(event.number,),
+            errbackArgs=(event.number,),
+        )
+
+    def _answerClose(self, accepted, number):
+        if self._lostReason is not None:
+            return
+        if accepted is False:
+            refusal = BEEPError(ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "the profile declined to close")
+            self._send(lambda core: core.refuseClose(number, refusal))
+        else:
+            self._send(lambda core: core.acceptClose(number))
+
+    def _refuseClose(self, failure, number):
+        if self._lostReason is not None:
+            return
+        if not failure.check(BEEPError):
+            self._log.failure("closeRequested failed", failure)
+            refusal = BEEPError(ReplyCode.ACTION_ABORTED, "local error in processing")
+        else:
+            refusal = failure.value
+        self._send(lambda core: core.refuseClose(number, refusal))
+
+    def _channelClosed(self, event):
+        # _flush notices the channel has gone from the core and settles it.
+        pass
+
+    def _channelCloseFailed(self, event):
+        channel = self._channels.get(event.number)
+        if channel is not None:
+            channel._closeFailed(event.error)
+
+    def _sessionReleased(self, event):
+        waiters, self._releaseWaiters = self._releaseWaiters, []
+        for waiter in waiters:
+            waiter.callback(None)
+
+    def _messageReceived(self, event):
+        channel = self._channels[event.channel]
+        if channel.profile is None:
+            refusal = BEEPError(ReplyCode.PARAMETER_NOT_IMPLEMENTED, "no profile handles messages here")
+            self._session.sendError(event.channel, event.msgno, refusal)
+            return
+        reply = defer.maybeDeferred(channel.profile.messageReceived, event.message)
+        reply.addCallback(self._sendReply, event.channel, event.msgno)
+        reply.addErrback(self._sendError, event.channel, event.msgno)
+        reply.addErrback(
+            lambda failure: self._log.failure(
+                "failed to reply on channel {channel}", failure, channel=event.channel
+            )
+        )
+
+    def _sendReply(self, result, number, msgno):
+        if self._lostReason is not None or number not in self._session.channels:
+            return
+        if isinstance(result, (Message, bytes, bytearray)):
+            self._send(lambda core: core.sendReply(number, msgno, result))
+        elif isinstance(result, Answers):
+            result._attach(_AnswerSink(self, number, msgno))
+        elif isinstance(result, collections.abc.AsyncIterable):
+            return defer.Deferred.fromCoroutine(self._streamAnswers(result, number, msgno))
+        elif isinstance(result, collections.abc.Iterable):
+            sink = _AnswerSink(self, number, msgno)
+            try:
+                for answer in result:
+                    sink.answer(answer)
+            finally:
+                self._finishAnswers(sink)
+        else:
+            raise TypeError(f"a profile replied with {result!r}, not a message or answers")
+
+    async def _streamAnswers(self, answers, number, msgno):
+        sink = _AnswerSink(self, number, msgno)
+        try:
+            async for answer in answers:
+                sink.answer(answer)
+        finally:
+            self._finishAnswers(sink)
+
+    def _finishAnswers(self, sink):
+        """
+        End a stream of answers with NUL even if producing them failed: once
+        an ANS has gone, an ERR can no longer replace it.
+        """
+        if self._lostReason is None and sink._number in self._session.channels:
+            sink.finish()
+
+    def _sendError(self, failure, number, msgno):
+        if self._lostReason is not None or number not in self._session.channels:
+            return
+        if failure.check(BEEPError):
+            refusal = failure.value
+        else:
+            self._log.failure("profile failed on channel {channel}", failure, channel=number)
+            refusal = BEEPError(ReplyCode.ACTION_ABORTED, "local error in processing")
+        self._send(lambda core: core.sendError(number, msgno, refusal))
+
+    def _replyReceived(self, event):
+        self._channels[event.channel]._replyReceived(event.msgno, event.message)
+
+    def _errorReceived(self, event):
+        self._channels[event.channel]._errorReceived(event.msgno, errorFromMessage(event.message))
+
+    def _answerReceived(self, event):
+        channel = self._channels[event.channel]
+        try:
+            channel._answerReceived(event.msgno, event.message)
+        except Exception:
+            self._log.failure("answerReceived failed on channel {channel}", channel=event.channel)
+
+    def _answersCompleted(self, event):
+        self._channels[event.channel]._answersCompleted(event.msgno)
+
+    def _messageDiscarded(self, event):
+        self._log.warn(
+            "{peer} sent a message of {size} octets on channel {channel}, over the limit",
+            peer=self._peer(),
+            size=event.size,
+            channel=event.channel,
+        )
+        if event.isReply:
+            refusal = BEEPError(ReplyCode.TRANSACTION_FAILED, f"reply of {event.size} octets is too large")
+            self._channels[event.channel]._errorReceived(event.msgno, refusal)
+
+    def _protocolViolated(self, event):
+        self._violation = event.error
+        self._log.error(
+            "Terminating the BEEP session with {peer}: {error}", peer=self._peer(), error=event.error
+        )
+        self.transport.loseConnection()
+
+    def _peer(self):
+        try:
+            return self.transport.getPeer()
+        except Exception:
+            return "the peer"
+
+    _dispatch = {
+        events.GreetingReceived: _greetingReceived,
+        events.SessionRefused: _sessionRefused,
+        events.ChannelStartRequested: _channelStartRequested,
+        events.ChannelStarted: _channelStarted,
+        events.ChannelStartFailed: _channelStartFailed,
+        events.ChannelCloseRequested: _channelCloseRequested,
+        events.ChannelClosed: _channelClosed,
+        events.ChannelCloseFailed: _channelCloseFailed,
+        events.SessionReleased: _sessionReleased,
+        events.MessageReceived: _messageReceived,
+        events.ReplyReceived: _replyReceived,
+        events.ErrorReceived: _errorReceived,
+        events.AnswerReceived: _answerReceived,
+        events.AnswersCompleted: _answersCompleted,
+        events.MessageDiscarded: _messageDiscarded,
+        events.ProtocolViolated: _protocolViolated,
+    }

@@ -1,0 +1,3 @@
+"""
+Helpers for testing code built on beepy.
+"""
