@@ -103,12 +103,14 @@ class BEEPProtocol(Protocol):
 
     def notifyClose(self):
         """
-        :return: a ``Deferred`` that fires with the ``Failure`` describing why
-            the connection ended (``ConnectionDone`` after a release), once it
-            has.  It never fails.
+        :return: a ``Deferred`` that fires, once the connection has ended,
+            with the exception that says why: ``ConnectionDone`` after a
+            release, ``ConnectionLost``, or the
+            :class:`beepy.RemoteProtocolError` that terminated the session.
+            It never fails.
         """
         if self._lostReason is not None:
-            return defer.succeed(self._lostReason)
+            return defer.succeed(self._lostReason.value)
         waiter = defer.Deferred()
         self._closeNotifications.append(waiter)
         return waiter
@@ -181,7 +183,7 @@ class BEEPProtocol(Protocol):
         for number in list(self._channels):
             self._channels.pop(number)._closed(reason, clean=False)
         while self._closeNotifications:
-            self._closeNotifications.pop().callback(reason)
+            self._closeNotifications.pop().callback(reason.value)
 
     # -- Internals: commands -----------------------------------------------
 

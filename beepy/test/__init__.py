@@ -1,0 +1,1 @@
+"""beepy\x27s tests."""
