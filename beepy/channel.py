@@ -114,7 +114,10 @@ class Channel:
             return defer.fail(self._closedReason)
         if isinstance(message, (bytes, bytearray)):
             message = Message(message)
-        msgno = self.session._send(lambda core: core.sendMessage(self.number, message))
+        try:
+            msgno = self.session._send(lambda core: core.sendMessage(self.number, message))
+        except LocalProtocolError as e:
+            return defer.fail(e)
         pending = self._pending[msgno] = _PendingReply(answerReceived)
         return pending.deferred
 
@@ -130,7 +133,11 @@ class Channel:
             return defer.succeed(None)
         closed = defer.Deferred()
         self._closeWaiters.append(closed)
-        self._whenIdle().addCallback(lambda _: self._requestClose(code, text))
+        if len(self._closeWaiters) == 1:
+            idle = self._whenIdle()
+            idle.addCallback(lambda _: self._requestClose(code, text))
+            # If the channel ends first, _closed settles the close waiters.
+            idle.addErrback(lambda _: None)
         return closed
 
     # -- Called by BEEPProtocol -------------------------------------------

@@ -233,9 +233,11 @@ class Session:
             self._queueReply(
                 self._channels[0], msgno, RPY, _managementPayload(Ok()), self._release
             )
-        else:
+        elif number in self._channels:
             self._channels[number].acceptedClose = msgno
             self._finishAcceptedCloses()
+        else:  # our own close of it crossed the peer's and won
+            self._queueReply(self._channels[0], msgno, RPY, _managementPayload(Ok()))
 
     def refuseClose(self, number, error):
         msgno = self._takePendingClose(number)
