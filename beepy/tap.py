@@ -1,0 +1,147 @@
+# -*- test-case-name: beepy.test.test_tap -*-
+"""
+The ``twistd beep`` plugin: a BEEP server offering the echo and sink profiles.
+
+``twisted/plugins/beepy_server.py`` names this module; twistd imports it only
+when ``beep`` is chosen, then calls :func:`makeService` with the parsed
+:class:`Options`::
+
+    twistd -n beep --listen tcp:10288 --listen unix:/run/beep.sock
+"""
+
+from twisted.application import service, strports
+from twisted.internet import endpoints
+from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.logger import Logger
+from twisted.python import usage
+from zope.interface import implementer
+
+from beepy.factory import BEEPServerFactory
+from beepy.profiles.echo import EchoFactory
+from beepy.profiles.sink import SinkFactory
+
+__all__ = ["DEFAULT_LISTEN", "Options", "makeService"]
+
+DEFAULT_LISTEN = "tcp:10288"
+"""
+The endpoint ``twistd beep`` listens on when no ``--listen`` is given: TCP
+port 10288, the port IANA assigned to BEEP, on every interface.
+"""
+
+_log = Logger()
+
+
+class Options(usage.Options):
+    """
+    Command-line options for ``twistd beep``.
+
+    After :meth:`parseOptions`, ``self["listen"]`` is the list of server
+    endpoint descriptions to listen on, in the order given.
+    """
+
+    synopsis = "[--listen ENDPOINT ...]"
+    longdesc = (
+        "Run a BEEP (RFC 3080/3081) server offering the echo and sink profiles. "
+        "ENDPOINT is a Twisted server endpoint description, such as "
+        "tcp:10288, tcp:10288:interface=127.0.0.1, tcp6:10288 or unix:/path/to/socket."
+    )
+
+    def __init__(self):
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, description):
+        """
+        Listen on this server endpoint; may be repeated
+        (default: tcp:10288).
+        """
+        _checkEndpoint(description)
+        self["listen"].append(description)
+
+    def postOptions(self):
+        if not self["listen"]:
+            self["listen"] = [DEFAULT_LISTEN]
+
+
+def _checkEndpoint(description):
+    """
+    Parse a server endpoint description the way :func:`makeService` will,
+    without listening, so a mistake is reported as a usage error before
+    twistd starts.
+
+    No reactor is used: the endpoint is built with ``reactor=None`` and
+    thrown away.  Option parsing must not import the global reactor, since
+    ``twist --reactor`` installs its reactor only after the plugin's options
+    are parsed.
+
+    :param description: a server endpoint description, e.g. ``tcp:10288``.
+    :raises twisted.python.usage.UsageError: if it cannot be parsed.
+    """
+    try:
+        endpoints.serverFromString(None, description)
+    except Exception as e:
+        # Endpoint parsers report a bad description with whatever exception
+        # their argument handling raises (ValueError, TypeError, OSError for a
+        # missing certificate file, ...); any of them means "bad option".
+        raise usage.UsageError(f"invalid --listen endpoint {description!r}: {e}") from e
+
+
+@implementer(IStreamServerEndpoint)
+class _AnnouncingEndpoint:
+    """
+    A server endpoint that logs the address it is listening on, once it is.
+
+    With ``tcp:0`` that log line is the only way to learn the port the
+    operating system picked.
+
+    :param endpoint: the ``IStreamServerEndpoint`` to listen with.
+    """
+
+    def __init__(self, endpoint):
+        self._endpoint = endpoint
+
+    def listen(self, protocolFactory):
+        """
+        Listen on the wrapped endpoint.
+
+        :param protocolFactory: the factory for accepted connections.
+        :return: a ``Deferred`` firing with the ``IListeningPort``, or failing
+            as the wrapped endpoint's does.
+        """
+        listening = self._endpoint.listen(protocolFactory)
+        return listening.addCallback(self._announce)
+
+    def _announce(self, port):
+        _log.info("BEEP server listening on {address}", address=port.getHost())
+        return port
+
+
+def _buildFactory(options):
+    """
+    Build the factory every listening endpoint shares.
+
+    :param options: the parsed :class:`Options`.
+    :return: a :class:`beepy.factory.BEEPServerFactory`.
+    """
+    return BEEPServerFactory(profiles=[EchoFactory(), SinkFactory()])
+
+
+def makeService(options, reactor=None):
+    """
+    Build the ``twistd beep`` service.
+
+    :param options: the parsed :class:`Options`.
+    :param reactor: the reactor to listen with; the global reactor if
+        ``None``.  Tests pass a ``MemoryReactor``.
+    :return: a ``MultiService`` with one child per ``--listen`` endpoint.
+        Each child listens when the service starts and logs
+        ``BEEP server listening on <address>`` once it does.  A failure to
+        listen is raised from ``startService``, so twistd exits with it.
+    """
+    factory = _buildFactory(options)
+    parent = service.MultiService()
+    for description in options["listen"]:
+        child = strports.service(description, factory, reactor=reactor)
+        child.endpoint = _AnnouncingEndpoint(child.endpoint)
+        child.setServiceParent(parent)
+    return parent

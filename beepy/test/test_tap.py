@@ -1,0 +1,261 @@
+# -*- test-case-name: beepy.test.test_tap -*-
+"""
+Tests for :mod:`beepy.tap`, the ``twistd beep`` options and service.
+"""
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import IService, MultiService
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import CannotListenError
+from twisted.internet.testing import EventLoggingObserver, MemoryReactor, RaisingMemoryReactor
+from twisted.logger import formatEvent, globalLogPublisher
+from twisted.python.usage import UsageError
+from twisted.test import iosim
+from twisted.trial.unittest import SynchronousTestCase
+
+from beepy.core.mime import Message
+from beepy.factory import BEEPClientFactory, BEEPServerFactory
+from beepy.profiles.echo import ECHO_URI
+from beepy.profiles.sink import SINK_URI
+from beepy.tap import DEFAULT_LISTEN, Options, makeService
+
+
+def parse(*arguments):
+    """
+    :return: :class:`Options` after parsing ``arguments``.
+    """
+    options = Options()
+    options.parseOptions(list(arguments))
+    return options
+
+
+class OptionsTests(SynchronousTestCase):
+    """
+    Tests for :class:`beepy.tap.Options`.
+    """
+
+    def test_defaultListen(self):
+        """
+        Without ``--listen``, the server listens on TCP port 10288.
+        """
+        self.assertEqual(DEFAULT_LISTEN, "tcp:10288")
+        self.assertEqual(parse()["listen"], ["tcp:10288"])
+
+    def test_listen(self):
+        """
+        ``--listen`` replaces the default.
+        """
+        self.assertEqual(parse("--listen", "tcp:1234")["listen"], ["tcp:1234"])
+
+    def test_listenEquals(self):
+        """
+        ``--listen=ENDPOINT`` works as well as ``--listen ENDPOINT``.
+        """
+        self.assertEqual(
+            parse("--listen=tcp:1234:interface=127.0.0.1")["listen"],
+            ["tcp:1234:interface=127.0.0.1"],
+        )
+
+    def test_listenRepeated(self):
+        """
+        Every ``--listen`` is kept, in the order given.
+        """
+        options = parse(
+            "--listen", "tcp:1234", "--listen", "unix:/tmp/beep.sock", "--listen", "tcp6:0"
+        )
+        self.assertEqual(options["listen"], ["tcp:1234", "unix:/tmp/beep.sock", "tcp6:0"])
+
+    def test_defaultsNotShared(self):
+        """
+        Each :class:`Options` has its own list of endpoints.
+        """
+        parse("--listen", "tcp:1234")
+        self.assertEqual(parse()["listen"], ["tcp:10288"])
+
+    def test_badEndpoint(self):
+        """
+        An endpoint description that cannot be parsed is a usage error that
+        names it, not a traceback from deep inside the endpoint parser.
+        """
+        for bad in ["nosuchtype:1234", "tcp:notaport", "tcp:1234:bogus=1", "tcp", ""]:
+            error = self.assertRaises(UsageError, parse, "--listen", bad)
+            self.assertIn(f"invalid --listen endpoint {bad!r}", str(error))
+
+    def test_missingArgument(self):
+        """
+        ``--listen`` without a value is a usage error.
+        """
+        self.assertRaises(UsageError, parse, "--listen")
+
+    def test_helpMentionsListen(self):
+        """
+        ``--help`` documents ``--listen`` and its default.
+        """
+        text = str(Options())
+        self.assertIn("--listen", text)
+        self.assertIn("tcp:10288", text)
+
+
+class MakeServiceTests(SynchronousTestCase):
+    """
+    Tests for :func:`beepy.tap.makeService`.
+    """
+
+    def setUp(self):
+        self.reactor = MemoryReactor()
+
+    def startService(self, *arguments):
+        """
+        Build and start the service for ``arguments``; stop it at cleanup.
+
+        :return: the started service.
+        """
+        service = makeService(parse(*arguments), reactor=self.reactor)
+        service.privilegedStartService()
+        service.startService()
+        self.addCleanup(lambda: service.running and service.stopService())
+        return service
+
+    def test_service(self):
+        """
+        ``makeService`` returns a ``MultiService`` of one endpoint service per
+        ``--listen``, which does not listen before it starts.
+        """
+        service = makeService(parse("--listen", "tcp:1", "--listen", "tcp:2"), reactor=self.reactor)
+        self.assertIsInstance(service, MultiService)
+        self.assertTrue(IService.providedBy(service))
+        children = list(service)
+        self.assertEqual(len(children), 2)
+        for child in children:
+            self.assertIsInstance(child, StreamServerEndpointService)
+        self.assertEqual(self.reactor.tcpServers, [])
+
+    def test_listensWithDefault(self):
+        """
+        Started without ``--listen``, the service listens on TCP port 10288
+        on every interface with a :class:`BEEPServerFactory`.
+        """
+        self.startService()
+        [(port, factory, backlog, interface)] = self.reactor.tcpServers
+        self.assertEqual((port, interface), (10288, ""))
+        self.assertIsInstance(factory, BEEPServerFactory)
+
+    def test_listensOnEach(self):
+        """
+        Each ``--listen`` endpoint listens, all with the same factory.
+        """
+        self.startService("--listen", "tcp:1234:interface=127.0.0.1", "--listen", "tcp:5678")
+        servers = self.reactor.tcpServers
+        self.assertEqual(
+            [(port, interface) for port, _, _, interface in servers],
+            [(1234, "127.0.0.1"), (5678, "")],
+        )
+        self.assertIs(servers[0][1], servers[1][1])
+
+    def test_profiles(self):
+        """
+        The factory offers the echo and sink profiles.
+        """
+        self.startService()
+        [(_, factory, _, _)] = self.reactor.tcpServers
+        uris = sorted(profile.uri for profile in factory.profiles)
+        self.assertEqual(uris, sorted([ECHO_URI, SINK_URI]))
+
+    def test_greetingAndEcho(self):
+        """
+        A client connected in memory to a session from the service's factory
+        is greeted with the echo and sink profiles, and the echo profile
+        echoes.
+        """
+        self.startService()
+        [(_, serverFactory, _, _)] = self.reactor.tcpServers
+        server = serverFactory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 54321))
+        client = BEEPClientFactory().buildProtocol(IPv4Address("TCP", "127.0.0.1", 10288))
+        pump = iosim.connect(
+            server,
+            iosim.FakeTransport(server, isServer=True),
+            client,
+            iosim.FakeTransport(client, isServer=False),
+        )
+        self.assertEqual(sorted(client.peerProfiles), sorted([ECHO_URI, SINK_URI]))
+
+        opening = client.openChannel([ECHO_URI])
+        pump.flush()
+        channel = self.successResultOf(opening)
+        replying = channel.sendMessage(Message(b"ping", contentType="text/plain"))
+        pump.flush()
+        reply = self.successResultOf(replying)
+        self.assertEqual((reply.body, reply.contentType), (b"ping", "text/plain"))
+
+    def test_logsAddress(self):
+        """
+        Once an endpoint listens, the service logs one line with the address
+        it listens on, so a port chosen with ``tcp:0`` can be learned.
+        """
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        self.startService("--listen", "tcp:4321")
+        listening = [event for event in events if "address" in event]
+        self.assertEqual(len(listening), 1)
+        [event] = listening
+        self.assertEqual(event["log_namespace"], "beepy.tap")
+        self.assertEqual(event["address"], IPv4Address("TCP", "0.0.0.0", 4321))
+        self.assertEqual(
+            formatEvent(event),
+            "BEEP server listening on IPv4Address(type='TCP', host='0.0.0.0', port=4321)",
+        )
+
+    def test_stopListening(self):
+        """
+        Stopping the service stops listening.
+        """
+        self.reactor = PortRecordingReactor()
+        service = self.startService("--listen", "tcp:4321")
+        [port] = self.reactor.ports
+        self.assertFalse(port.stopped)
+        self.successResultOf(service.stopService())
+        self.assertTrue(port.stopped)
+
+    def test_listenFailureRaised(self):
+        """
+        A failure to listen is raised from ``privilegedStartService``, so
+        twistd reports it and exits instead of running without a port.
+        """
+        inUse = CannotListenError("", 10288, OSError("address in use"))
+        refusing = RaisingMemoryReactor(listenException=inUse)
+        service = makeService(parse(), reactor=refusing)
+        self.assertRaises(CannotListenError, service.privilegedStartService)
+
+
+class RecordingPort:
+    """
+    A listening port that remembers whether it was stopped.
+
+    :ivar stopped: whether ``stopListening`` was called.
+    """
+
+    def __init__(self, port):
+        self._port = port
+        self.stopped = False
+
+    def getHost(self):
+        return self._port.getHost()
+
+    def stopListening(self):
+        self.stopped = True
+
+
+class PortRecordingReactor(MemoryReactor):
+    """
+    A ``MemoryReactor`` that keeps the ports it listens with.
+
+    :ivar ports: a :class:`RecordingPort` per ``listenTCP``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.ports = []
+
+    def listenTCP(self, port, factory, backlog=50, interface=""):
+        listening = RecordingPort(super().listenTCP(port, factory, backlog, interface))
+        self.ports.append(listening)
+        return listening
