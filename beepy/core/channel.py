@@ -52,6 +52,38 @@ class OutgoingMessage:
         self.payload = self.payload[: self.offset]
 
 
+class PartialMessage:
+    """
+    The octets of an incoming message whose final frame has not arrived,
+    kept only up to ``limit``: past it, or once ``ignore()`` is called, the
+    frames are counted but not stored.
+    """
+
+    __slots__ = ("octets", "size", "limit", "ignored")
+
+    def __init__(self, limit):
+        self.octets = bytearray()
+        self.size = 0
+        self.limit = limit
+        self.ignored = False
+
+    def add(self, payload):
+        self.size += len(payload)
+        if self.octets is not None:
+            if self.size <= self.limit:
+                self.octets += payload
+            else:
+                self.octets = None
+
+    def ignore(self):
+        self.octets = None
+        self.ignored = True
+
+    @property
+    def overflowed(self):
+        return self.octets is None and not self.ignored
+
+
 class Reply:
     """
     Our reply to one received ``MSG``, held back until every earlier ``MSG``
@@ -79,7 +111,7 @@ class Outstanding:
         section 2.3.1.3 calls that acknowledgement).
     :ivar answered: an ``ANS`` has arrived, so only ``ANS`` and ``NUL`` may
         follow.
-    :ivar partialAnswers: answer number -> ``[octets or None, size]`` of an
+    :ivar partialAnswers: answer number -> :class:`PartialMessage` of an
         ``ANS`` still arriving.
     :ivar purpose: for channel-0 requests, what the reply will settle.
     """
@@ -103,8 +135,8 @@ class Channel:
     :ivar replies: received msgno -> :class:`Reply`, in arrival order; the
         first entry is the only one whose frames may be sent.
     :ivar outgoing: messages being framed, strictly one after another.
-    :ivar partial: ``(type, msgno, octets)`` of an incoming ``MSG``, ``RPY`` or
-        ``ERR`` whose final frame has not arrived, or ``None``.
+    :ivar partial: the :class:`PartialMessage` of an incoming ``MSG``, ``RPY``
+        or ``ERR`` whose final frame has not arrived, or ``None``.
     :ivar lastIntermediate: ``(type, msgno)`` of the previous received frame
         if it was intermediate (``*``), else ``None``.
     """
@@ -129,7 +161,8 @@ class Channel:
         self.advertisedWindow = DEFAULT_WINDOW
         self.partial = None
         self.lastIntermediate = None
-        # A channel's first SEQ must not overtake the reply that opens it.
+        # Nothing may be sent on a channel, SEQ included, before the reply
+        # that opens it: the peer would not know the channel yet.
         self.announced = number == 0
 
     def allocateMsgno(self):

@@ -17,6 +17,7 @@ compare as strings (Vortex matches ``<ok />`` and friends literally).
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 from xml.parsers import expat
@@ -275,6 +276,12 @@ def parseManagement(data, maxSize=DEFAULT_MAX_XML_SIZE):
     return parse(root)
 
 
+# Text that survives a CDATA section unchanged: XML characters other than CR
+# (parsers fold CR and CRLF to LF), no "]]>", and not only white space (which
+# reads back as no content at all).
+_CDATA_SAFE = re.compile("(?:(?!]]>)[\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff])*")
+
+
 def _quote(text):
     # Single quotes, as Vortex and beepcore write them.
     return "'" + escape(text, {"'": "&apos;", '"': "&quot;"}) + "'"
@@ -285,13 +292,13 @@ def _encodeProfile(profile):
         return f"<profile uri={_quote(profile.uri)} />"
     if len(profile.content) > MAX_PIGGYBACK:
         raise ValueError(f"piggybacked content over {MAX_PIGGYBACK} octets")
+    if not profile.content:
+        return f"<profile uri={_quote(profile.uri)} />"
     try:
         text = profile.content.decode("utf-8")
-        # XML parsers fold CR and CRLF to LF, so text with CR goes as base64.
-        printable = all(c in "\t\n" or c >= " " for c in text) and "]]>" not in text
     except UnicodeDecodeError:
-        printable = False
-    if printable:
+        text = None
+    if text is not None and _CDATA_SAFE.fullmatch(text) and text.strip():
         return f"<profile uri={_quote(profile.uri)}><![CDATA[{text}]]></profile>"
     encoded = base64.b64encode(profile.content).decode("ascii")
     return f"<profile uri={_quote(profile.uri)} encoding='base64'>{encoded}</profile>"

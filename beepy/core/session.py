@@ -14,7 +14,15 @@ import enum
 from dataclasses import dataclass
 
 from beepy.core import events
-from beepy.core.channel import DEFAULT_WINDOW, Channel, OutgoingMessage, Outstanding, Reply, seqnoDistance
+from beepy.core.channel import (
+    DEFAULT_WINDOW,
+    Channel,
+    OutgoingMessage,
+    Outstanding,
+    PartialMessage,
+    Reply,
+    seqnoDistance,
+)
 from beepy.core.codec import DEFAULT_MAX_HEADER_LENGTH, FrameDecoder, encodeFrame
 from beepy.core.codes import ReplyCode
 from beepy.core.errors import BEEPError, LocalProtocolError, RemoteProtocolError
@@ -116,6 +124,7 @@ class Session:
         self._pendingStarts = {}  # number -> (channel-0 msgno, candidates)
         self._pendingCloses = {}  # number -> channel-0 msgno, for the peer's closes
         self._ownStarts = set()  # numbers of our starts awaiting the peer's answer
+        self._announcements = False  # a start reply left during this dataToSend
         self._nextChannel = 1 if role is Role.INITIATOR else 2
 
     # -- Inspection ------------------------------------------------------
@@ -212,6 +221,7 @@ class Session:
 
         def announced():
             channel.announced = True
+            self._announcements = True
 
         self._queueReply(self._channels[0], msgno, RPY, _managementPayload(profile), announced)
 
@@ -336,15 +346,16 @@ class Session:
         if self._terminated:
             return b""
         while True:
+            self._announcements = False
             self._sendSeqs()
-            active = [channel for channel in self._channels.values() if channel.outgoing]
+            active = [c for c in self._channels.values() if c.outgoing and c.announced]
             while active:
                 active = [channel for channel in active if self._sendFrame(channel)]
-            # The last reply on a channel whose close we accepted may have left,
-            # and a channel whose start reply just left may advertise its window.
-            if not self._finishAcceptedCloses():
+            # A start reply may have just left, opening its channel to frames;
+            # the last reply on a channel whose close we accepted may have too.
+            closed = self._finishAcceptedCloses()
+            if not (closed or self._announcements):
                 break
-        self._sendSeqs()
         data = b"".join(self._out)
         self._out.clear()
         return data
@@ -531,6 +542,12 @@ class Session:
                     f"number still awaiting our reply"
                 )
             channel.replies[frame.msgno] = Reply()
+            channel.partial = PartialMessage(self._messageLimit(channel))
+        reply = channel.replies.get(frame.msgno)
+        if reply is None or reply.complete:
+            # Answered pre-emptively: RFC 3080 section 2.6.3 says to ignore
+            # the rest of the message.
+            channel.partial.ignore()
         payload = self._assemble(channel, frame)
         if payload is None:
             return
@@ -549,20 +566,17 @@ class Session:
             also ``None`` for a message discarded for its size.
         """
         if channel.partial is None:
-            channel.partial = [frame.type, frame.msgno, bytearray(), 0]
+            channel.partial = PartialMessage(self._messageLimit(channel))
         partial = channel.partial
-        partial[3] += len(frame.payload)
-        if partial[3] <= self._messageLimit(channel):
-            partial[2] += frame.payload
-        else:
-            partial[2] = None
+        partial.add(frame.payload)
         if frame.more:
             return None
         channel.partial = None
-        if partial[2] is None:
-            self._discard(channel, frame.type, frame.msgno, partial[3])
+        if partial.overflowed:
+            self._discard(channel, frame.type, frame.msgno, partial.size)
+        if partial.octets is None:
             return None
-        return bytes(partial[2])
+        return bytes(partial.octets)
 
     def _messageLimit(self, channel):
         return self.config.maxXMLSize if channel.number == 0 else self.config.maxMessageSize
@@ -620,21 +634,19 @@ class Session:
         outstanding.answered = True
         partial = outstanding.partialAnswers.get(frame.ansno)
         if partial is None:
-            partial = outstanding.partialAnswers[frame.ansno] = [bytearray(), 0]
-        partial[1] += len(frame.payload)
-        if partial[1] <= self.config.maxMessageSize:
-            partial[0] += frame.payload
-        else:
-            partial[0] = None
+            partial = outstanding.partialAnswers[frame.ansno] = PartialMessage(
+                self.config.maxMessageSize
+            )
+        partial.add(frame.payload)
         if frame.more:
             return
         del outstanding.partialAnswers[frame.ansno]
-        if partial[0] is None:
-            self._discard(channel, ANS, frame.msgno, partial[1])
+        if partial.overflowed:
+            self._discard(channel, ANS, frame.msgno, partial.size)
             return
         self._events.append(
             events.AnswerReceived(
-                channel.number, frame.msgno, frame.ansno, Message.fromPayload(partial[0])
+                channel.number, frame.msgno, frame.ansno, Message.fromPayload(partial.octets)
             )
         )
 
