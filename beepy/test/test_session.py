@@ -318,6 +318,19 @@ class GreetingTests(SessionTestCase):
         [first] = pair.framesSentBy(pair.listener)
         self.assertEqual((first.type, first.channel, first.msgno, first.seqno), (RPY, 0, 0, 0))
 
+    def testGreetingBeforeSeq(self):
+        """
+        With a larger ``receiveWindow`` the greeting is still the first frame
+        a peer sends (RFC 3080 section 2.4: it signifies availability "by
+        immediately sending" it); the ``SEQ`` advertising channel 0's window
+        follows it, as a channel's ``SEQ`` follows its start reply.
+        """
+        pair = SessionPair(listenerConfig=SessionConfig(receiveWindow=16384))
+        frames = pair.framesSentBy(pair.listener)
+        self.assertIsInstance(frames[0], DataFrame, f"the first frame is {frames[0]}")
+        self.assertEqual((frames[0].type, frames[0].channel, frames[0].msgno), (RPY, 0, 0))
+        self.assertEqual([seq.window for seq in seqFramesOn(frames, 0)][:1], [16384])
+
     def testSessionRefused(self):
         """
         A listener that refuses the session sends ``<error>`` instead of a
@@ -1119,6 +1132,35 @@ class CloseTests(SessionTestCase):
         self.assertEqual(pumped.listener, [ReplyReceived(self.channel, mine, Message(b"a"))])
         self.assertEqual(pumped.initiator, [ChannelClosed(self.channel)])
 
+    def testCloseRightAfterAccept(self):
+        """
+        A channel may be closed as soon as its start is accepted: the
+        ``<close>`` must not reach the peer before the start reply, even when
+        that reply waits behind an earlier one on channel 0 (RFC 3080 section
+        2.6.1), or the peer refuses to close a channel it does not know.
+        """
+        msgno = self.pair.listener.sendMessage(self.channel, Message(b"q"))
+        self.pair.pump()
+        self.pair.initiator.closeChannel(self.channel)
+        self.pair.pump()
+        self.pair.listener.acceptClose(self.channel)  # <ok /> waits for the reply to q
+        second = self.pair.initiator.startChannel([URI])
+        self.pair.pump()
+        self.pair.listener.acceptStart(second, URI)  # this reply waits behind <ok />
+        self.pair.listener.closeChannel(second)
+        early = self.pair.pump()
+        self.pair.initiator.sendReply(self.channel, msgno, Message(b"a"))
+        late = self.pair.pump()
+        self.assertEqual(ofType(early.listener + late.listener, ChannelCloseFailed), [])
+        self.assertEqual(
+            early.initiator + late.initiator,
+            [
+                ChannelClosed(self.channel),
+                ChannelStarted(second, ProfileElement(URI)),
+                ChannelCloseRequested(second, 200),
+            ],
+        )
+
     def testCloseWithUnacknowledgedMessage(self):
         """
         Closing a channel with a ``MSG`` whose reply has not started is
@@ -1285,6 +1327,27 @@ class LimitTests(SessionTestCase):
         pair.pump()
         pair.listener.sendReply(channel, again, Message(b"ok"))
         self.assertEqual(pair.pump().initiator, [ReplyReceived(channel, again, Message(b"ok"))])
+
+    def testAnswerTooLarge(self):
+        """
+        An ``ANS`` larger than ``maxMessageSize`` is reported as discarded;
+        the other answers and the ``NUL`` still arrive.
+        """
+        pair = SessionPair(initiatorConfig=SessionConfig(maxMessageSize=1000))
+        channel = pair.openChannel()
+        msgno = pair.initiator.sendMessage(channel, Message(b"list"))
+        pair.pump()
+        pair.listener.sendAnswer(channel, msgno, Message(b"a" * 3000))
+        pair.listener.sendAnswer(channel, msgno, Message(b"b"))
+        pair.listener.sendNul(channel, msgno)
+        self.assertEqual(
+            pair.pump().initiator,
+            [
+                MessageDiscarded(channel, msgno, True, 3002),
+                AnswerReceived(channel, msgno, 1, Message(b"b")),
+                AnswersCompleted(channel, msgno),
+            ],
+        )
 
     def testConfigRejectsSmallWindow(self):
         """
@@ -1795,8 +1858,10 @@ class SessionMachine(RuleBasedStateMachine):
     ever, every ``MSG`` is delivered intact, and every ``MSG`` gets exactly
     its own reply, in order on each channel.
 
-    A channel is used for messages only once both sides know it is open
-    (the starter has seen :class:`ChannelStarted`).
+    Each side sends on a channel as soon as it knows the channel is open:
+    the acceptor right after :meth:`~Session.acceptStart`, the starter on
+    :class:`ChannelStarted`.  A channel is closed only once both sides know
+    it.
     """
 
     @initialize(
@@ -1816,7 +1881,7 @@ class SessionMachine(RuleBasedStateMachine):
             greet=False,
         )
         self.sessions = (self.pair.initiator, self.pair.listener)
-        self.open = []  # channels both sides know to be open
+        self.open = {session: [] for session in self.sessions}  # channels each side knows
         self.closeRequested = {session: set() for session in self.sessions}
         self.closeAccepted = {session: set() for session in self.sessions}
         # sender -> channel -> deque of [msgno, body, reply-so-far]
@@ -1843,14 +1908,16 @@ class SessionMachine(RuleBasedStateMachine):
             assert not isinstance(event, ProtocolViolated), event
             if isinstance(event, ChannelStartRequested):
                 session.acceptStart(event.number, URI)
+                self.open[session].append(event.number)
             elif isinstance(event, ChannelStarted):
-                self.open.append(event.number)
+                self.open[session].append(event.number)
             elif isinstance(event, ChannelCloseRequested):
                 session.acceptClose(event.number)
                 self.closeAccepted[session].add(event.number)
             elif isinstance(event, ChannelClosed):
-                if event.number in self.open:
-                    self.open.remove(event.number)
+                for known in self.open.values():
+                    if event.number in known:
+                        known.remove(event.number)
             elif isinstance(event, MessageReceived):
                 queue = self.outstanding[peer].get(event.channel, ())
                 expected = [entry[1] for entry in queue if entry[0] == event.msgno]
@@ -1887,7 +1954,7 @@ class SessionMachine(RuleBasedStateMachine):
     def usable(self, session):
         return [
             channel
-            for channel in self.open
+            for channel in self.open[session]
             if channel not in self.closeRequested[session]
             and channel not in self.closeAccepted[session]
         ]
@@ -1896,10 +1963,13 @@ class SessionMachine(RuleBasedStateMachine):
         return [session for session in self.sessions if self.usable(session)]
 
     def closable(self, session):
+        # Only channels the peer knows too: closing one whose start reply
+        # has not yet left is testCloseRightAfterAccept's business.
+        peerKnows = self.open[self.pair.peerOf(session)]
         return [
             channel
             for channel in self.usable(session)
-            if not self.outstanding[session].get(channel)
+            if channel in peerKnows and not self.outstanding[session].get(channel)
         ]
 
     @precondition(lambda self: len(self.pair.initiator.channels) < 4)
