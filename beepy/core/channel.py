@@ -161,9 +161,11 @@ class Channel:
         self.advertisedWindow = DEFAULT_WINDOW
         self.partial = None
         self.lastIntermediate = None
-        # Nothing may be sent on a channel, SEQ included, before the reply
-        # that opens it: the peer would not know the channel yet.
-        self.announced = number == 0
+        # Nothing may be sent on or about a channel, SEQ and <close>
+        # included, before the reply that opens it: the peer would not know
+        # the channel yet.  Channel 0 is announced by our greeting.
+        self.announced = False
+        self.heldClose = None  # a <close> waiting for the channel's announcement
 
     def allocateMsgno(self):
         """

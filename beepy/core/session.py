@@ -151,14 +151,16 @@ class Session:
         """
         Queue our greeting (RFC 3080 section 2.4: both peers send one at once).
         """
-        self._queueReply(self._channels[0], 0, RPY, _managementPayload(self.greeting))
+        self._queueReply(
+            self._channels[0], 0, RPY, _managementPayload(self.greeting), self._announcer(0)
+        )
 
     def refuseSession(self, error):
         """
         Queue an ``<error>`` in place of our greeting (a listener turning a
         connection away, e.g. with 421); the caller then drops the connection.
         """
-        self._queueReply(self._channels[0], 0, ERR, _managementPayload(error))
+        self._queueReply(self._channels[0], 0, ERR, _managementPayload(error), self._announcer(0))
 
     # -- Channel management: our side -----------------------------------
 
@@ -201,7 +203,11 @@ class Session:
         if not all(outstanding.acknowledged for outstanding in channel.outstanding.values()):
             raise LocalProtocolError(f"channel {number} has MSGs awaiting their replies")
         channel.closing = True
-        self._sendManagement(Close(number, code, text, lang), ("close", number))
+        close = Close(number, code, text, lang)
+        if channel.announced:
+            self._sendManagement(close, ("close", number))
+        else:
+            channel.heldClose = close
 
     # -- Channel management: the peer's side ----------------------------
 
@@ -216,14 +222,10 @@ class Session:
         if profile.uri not in {candidate.uri for candidate in candidates}:
             self._pendingStarts[number] = (msgno, candidates)
             raise LocalProtocolError(f"the peer did not propose {profile.uri}")
-        channel = Channel(number, profile.uri, self.config.receiveWindow)
-        self._channels[number] = channel
-
-        def announced():
-            channel.announced = True
-            self._announcements = True
-
-        self._queueReply(self._channels[0], msgno, RPY, _managementPayload(profile), announced)
+        self._channels[number] = Channel(number, profile.uri, self.config.receiveWindow)
+        self._queueReply(
+            self._channels[0], msgno, RPY, _managementPayload(profile), self._announcer(number)
+        )
 
     def refuseStart(self, number, error):
         msgno, _ = self._takePendingStart(number)
@@ -348,7 +350,9 @@ class Session:
         while True:
             self._announcements = False
             self._sendSeqs()
-            active = [c for c in self._channels.values() if c.outgoing and c.announced]
+            active = [
+                c for c in self._channels.values() if c.outgoing and (c.announced or c.number == 0)
+            ]
             while active:
                 active = [channel for channel in active if self._sendFrame(channel)]
             # A start reply may have just left, opening its channel to frames;
@@ -412,6 +416,24 @@ class Session:
         request = OutgoingMessage(MSG, msgno, _managementPayload(element))
         zero.outstanding[msgno] = Outstanding(request, purpose)
         zero.outgoing.append(request)
+
+    def _announcer(self, number):
+        """
+        What to run once the reply that makes channel ``number`` known to the
+        peer (our greeting for channel 0, a start reply otherwise) has left.
+        """
+
+        def announced():
+            channel = self._channels.get(number)
+            if channel is None:
+                return
+            channel.announced = True
+            self._announcements = True
+            if channel.heldClose is not None:
+                self._sendManagement(channel.heldClose, ("close", number))
+                channel.heldClose = None
+
+        return announced
 
     def _finishAcceptedCloses(self):
         """

@@ -1963,13 +1963,10 @@ class SessionMachine(RuleBasedStateMachine):
         return [session for session in self.sessions if self.usable(session)]
 
     def closable(self, session):
-        # Only channels the peer knows too: closing one whose start reply
-        # has not yet left is testCloseRightAfterAccept's business.
-        peerKnows = self.open[self.pair.peerOf(session)]
+        # Including channels whose start reply has not left yet: the core
+        # holds their <close> until it has.
         return [
-            channel
-            for channel in self.usable(session)
-            if channel in peerKnows and not self.outstanding[session].get(channel)
+            channel for channel in self.usable(session) if not self.outstanding[session].get(channel)
         ]
 
     @precondition(lambda self: len(self.pair.initiator.channels) < 4)
