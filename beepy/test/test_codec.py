@@ -49,7 +49,7 @@ class EncodeTests(SynchronousTestCase):
     :func:`encodeFrame` writes exactly the ABNF of RFC 3080 and RFC 3081.
     """
 
-    def testDataFrame(self):
+    def test_dataFrame(self):
         """
         A data frame is its header line, the payload and ``END``.
         """
@@ -58,7 +58,7 @@ class EncodeTests(SynchronousTestCase):
             b"MSG 1 2 . 3 5\r\nhelloEND\r\n",
         )
 
-    def testIntermediateFrame(self):
+    def test_intermediateFrame(self):
         """
         An intermediate frame has ``*`` as its continuation indicator.
         """
@@ -67,7 +67,7 @@ class EncodeTests(SynchronousTestCase):
             b"RPY 0 1 * 287 0\r\nEND\r\n",
         )
 
-    def testAnswerFrame(self):
+    def test_answerFrame(self):
         """
         An ``ANS`` frame ends its header with the answer number.
         """
@@ -76,7 +76,7 @@ class EncodeTests(SynchronousTestCase):
             b"ANS 1 0 * 20 1 7\r\nxEND\r\n",
         )
 
-    def testSeqFrame(self):
+    def test_seqFrame(self):
         """
         A ``SEQ`` frame is a header line alone, without payload or trailer.
         """
@@ -88,7 +88,7 @@ class DecodeTests(SynchronousTestCase):
     :class:`FrameDecoder` turns well-formed bytes into frames.
     """
 
-    def testEveryKeyword(self):
+    def test_everyKeyword(self):
         """
         Each of the five keywords round-trips through encode and decode.
         """
@@ -99,7 +99,7 @@ class DecodeTests(SynchronousTestCase):
             )
             self.assertEqual(decodeAll(encodeFrame(frame)), [frame])
 
-    def testMaximumFields(self):
+    def test_maximumFields(self):
         """
         Every field at the top of its RFC 3080 range is accepted.
         """
@@ -108,7 +108,7 @@ class DecodeTests(SynchronousTestCase):
         seq = SeqFrame(2147483647, 4294967295, 2147483647)
         self.assertEqual(decodeAll(encodeFrame(seq)), [seq])
 
-    def testReceivedAnsnoUpToSeqnoRange(self):
+    def test_receivedAnsnoUpToSeqnoRange(self):
         """
         An ``ansno`` up to 4294967295 (the prose range of RFC 3080 section
         2.2.1.1) is accepted on receipt.
@@ -118,14 +118,14 @@ class DecodeTests(SynchronousTestCase):
             [msg(1, 0, False, 0, b"", FrameType.ANS, 4294967295)],
         )
 
-    def testPayloadWithCRLFAndEND(self):
+    def test_payloadWithCRLFAndEND(self):
         """
         The payload is counted, not scanned: CRLF and ``END`` inside it are data.
         """
         payload = b"END\r\nMSG 1 2 . 3 4\r\n\r\n"
         self.assertEqual(decodeAll(encodeFrame(msg(payload=payload))), [msg(payload=payload)])
 
-    def testIncrementalBytes(self):
+    def test_incrementalBytes(self):
         """
         A frame fed one octet at a time comes out once, when its trailer is in.
         """
@@ -139,14 +139,14 @@ class DecodeTests(SynchronousTestCase):
         self.assertIsNone(decoder.nextFrame())
         self.assertEqual(decoder.bufferedBytes, 0)
 
-    def testSeveralFramesInOneRead(self):
+    def test_severalFramesInOneRead(self):
         """
         Several frames delivered at once come out one by one, in order.
         """
         sent = [msg(payload=b"a"), SeqFrame(1, 10, 4096), msg(msgno=1, seqno=1, payload=b"b")]
         self.assertEqual(decodeAll(b"".join(map(encodeFrame, sent))), sent)
 
-    def testFramesBeforeAnErrorAreDelivered(self):
+    def test_framesBeforeAnErrorAreDelivered(self):
         """
         Frames before a poorly formed one are still returned; the error
         comes only when the bad frame is reached.
@@ -156,7 +156,7 @@ class DecodeTests(SynchronousTestCase):
         self.assertEqual(decoder.nextFrame(), msg(payload=b"ok"))
         self.assertRaises(RemoteProtocolError, decoder.nextFrame)
 
-    def testPayloadAtTheLimit(self):
+    def test_payloadAtTheLimit(self):
         """
         A payload of exactly ``maxPayload`` octets is accepted.
         """
@@ -165,7 +165,7 @@ class DecodeTests(SynchronousTestCase):
 
     @_SETTINGS
     @given(st.lists(frames(), max_size=8))
-    def testRoundTrip(self, sent):
+    def test_roundTrip(self, sent):
         """
         Any list of frames serializes and parses back to the same frames.
         """
@@ -173,7 +173,7 @@ class DecodeTests(SynchronousTestCase):
 
     @_SETTINGS
     @given(st.lists(frames(), min_size=1, max_size=6), st.data())
-    def testAnySplit(self, sent, data):
+    def test_anySplit(self, sent, data):
         """
         However the concatenated stream is cut into chunks, the decoder
         returns the same frames.
@@ -191,7 +191,7 @@ class DecodeTests(SynchronousTestCase):
 
     @_SETTINGS
     @given(st.binary(max_size=300))
-    def testArbitraryBytes(self, data):
+    def test_arbitraryBytes(self, data):
         """
         Arbitrary bytes either parse into frames or raise
         :class:`RemoteProtocolError`; nothing else escapes the decoder.
@@ -208,7 +208,7 @@ class DecodeTests(SynchronousTestCase):
     @given(
         st.lists(frames(), min_size=1, max_size=3), st.binary(min_size=1, max_size=40), st.data()
     )
-    def testCorruptedStream(self, sent, garbage, data):
+    def test_corruptedStream(self, sent, garbage, data):
         """
         A valid stream with bytes overwritten somewhere still only yields
         frames or :class:`RemoteProtocolError`.
@@ -243,149 +243,149 @@ class RejectionTests(SynchronousTestCase):
             self.assertIn(fragment, str(error))
         return error
 
-    def testUnknownKeyword(self):
+    def test_unknownKeyword(self):
         """
         A header that starts with no known keyword is refused.
         """
         self.assertRejected(b"FOO 1 0 . 0 0\r\nEND\r\n", "unknown frame keyword", "FOO")
 
-    def testLowerCaseKeyword(self):
+    def test_lowerCaseKeyword(self):
         """
         Keywords are case-sensitive: ``msg`` is not ``MSG``.
         """
         self.assertRejected(b"msg 1 0 . 0 0\r\nEND\r\n", "unknown frame keyword")
 
-    def testTooFewFields(self):
+    def test_tooFewFields(self):
         """
         A ``MSG`` header with a field missing is refused.
         """
         self.assertRejected(b"MSG 1 0 . 0\r\nEND\r\n", "malformed MSG header")
 
-    def testTooManyFields(self):
+    def test_tooManyFields(self):
         """
         A ``RPY`` header with an ``ansno`` is refused.
         """
         self.assertRejected(b"RPY 1 0 . 0 0 3\r\nEND\r\n", "malformed RPY header")
 
-    def testAnswerWithoutAnsno(self):
+    def test_answerWithoutAnsno(self):
         """
         An ``ANS`` header without its answer number is refused.
         """
         self.assertRejected(b"ANS 1 0 . 0 0\r\nEND\r\n", "malformed ANS header")
 
-    def testDoubleSpace(self):
+    def test_doubleSpace(self):
         """
         Fields are separated by exactly one space.
         """
         self.assertRejected(b"MSG 1  0 . 0 0\r\nEND\r\n", "MSG")
 
-    def testTrailingSpace(self):
+    def test_trailingSpace(self):
         """
         A space before the CRLF is an extra, empty field.
         """
         self.assertRejected(b"MSG 1 0 . 0 0 \r\nEND\r\n", "malformed MSG header")
 
-    def testNonDigit(self):
+    def test_nonDigit(self):
         """
         A number with a non-digit in it is refused, naming the field.
         """
         self.assertRejected(b"MSG 1x 0 . 0 0\r\nEND\r\n", "bad channel")
 
-    def testHexNumber(self):
+    def test_hexNumber(self):
         """
         Numbers are decimal only.
         """
         self.assertRejected(b"MSG 1 0x1 . 0 0\r\nEND\r\n", "bad msgno")
 
-    def testSignedNumber(self):
+    def test_signedNumber(self):
         """
         A sign is not part of the ABNF: ``+1`` and ``-1`` are refused.
         """
         self.assertRejected(b"MSG +1 0 . 0 0\r\nEND\r\n", "bad channel")
         self.assertRejected(b"MSG 1 -1 . 0 0\r\nEND\r\n", "bad msgno")
 
-    def testNonASCIIDigit(self):
+    def test_nonASCIIDigit(self):
         """
         Unicode digits are not ASCII digits.
         """
         self.assertRejected("MSG \u0661 0 . 0 0\r\nEND\r\n".encode("utf-8"), "bad channel")
 
-    def testTooLongNumber(self):
+    def test_tooLongNumber(self):
         """
         A number with more than ten digits is refused even with leading zeros.
         """
         self.assertRejected(b"MSG 00000000001 0 . 0 0\r\nEND\r\n", "bad channel")
 
-    def testChannelOutOfRange(self):
+    def test_channelOutOfRange(self):
         """
         Channel 2147483648 is one past the top of the range.
         """
         self.assertRejected(b"MSG 2147483648 0 . 0 0\r\nEND\r\n", "channel 2147483648 out of range")
 
-    def testMsgnoOutOfRange(self):
+    def test_msgnoOutOfRange(self):
         """
         Message number 2147483648 is one past the top of the range.
         """
         self.assertRejected(b"MSG 1 2147483648 . 0 0\r\nEND\r\n", "msgno 2147483648 out of range")
 
-    def testSeqnoOutOfRange(self):
+    def test_seqnoOutOfRange(self):
         """
         Sequence number 4294967296 is one past the top of the range.
         """
         self.assertRejected(b"MSG 1 0 . 4294967296 0\r\nEND\r\n", "seqno 4294967296 out of range")
 
-    def testSizeOutOfRange(self):
+    def test_sizeOutOfRange(self):
         """
         Size 2147483648 is one past the top of the range.
         """
         self.assertRejected(b"MSG 1 0 . 0 2147483648\r\nEND\r\n", "size 2147483648 out of range")
 
-    def testAnsnoOutOfRange(self):
+    def test_ansnoOutOfRange(self):
         """
         An ``ansno`` past 4294967295 is refused.
         """
         self.assertRejected(b"ANS 1 0 . 0 0 4294967296\r\nEND\r\n", "ansno 4294967296 out of range")
 
-    def testSizeOverMaxPayload(self):
+    def test_sizeOverMaxPayload(self):
         """
         A size over the decoder's ``maxPayload`` is refused as soon as the
         header arrives, before any payload is buffered.
         """
         self.assertRejected(b"MSG 1 0 . 0 4097\r\n", "4097", "4096", maxPayload=4096)
 
-    def testBadMore(self):
+    def test_badMore(self):
         """
         The continuation indicator is ``*`` or ``.``, nothing else.
         """
         for more in [b"+", b"x", b"**", b""]:
             self.assertRejected(b"MSG 1 0 " + more + b" 0 0\r\nEND\r\n", "continuation indicator")
 
-    def testBareLF(self):
+    def test_bareLF(self):
         """
         A header ended by LF alone is refused.
         """
         self.assertRejected(b"MSG 1 0 . 0 0\nEND\r\n", "CRLF")
 
-    def testEmptyLine(self):
+    def test_emptyLine(self):
         """
         A stream starting with a bare LF is refused.
         """
         self.assertRejected(b"\nMSG 1 0 . 0 0\r\nEND\r\n", "CRLF")
 
-    def testHeaderTooLong(self):
+    def test_headerTooLong(self):
         """
         A header line of ``maxHeaderLength`` octets without its LF is refused
         without waiting for more data.
         """
         self.assertRejected(b"MSG " + b"1" * (DEFAULT_MAX_HEADER_LENGTH - 4), "longer than")
 
-    def testHeaderTooLongCustomLimit(self):
+    def test_headerTooLongCustomLimit(self):
         """
         ``maxHeaderLength`` is configurable.
         """
         self.assertRejected(b"MSG 1 0 . 0 0", "longer than 10", maxHeaderLength=10)
 
-    def testShortGarbageWaits(self):
+    def test_shortGarbageWaits(self):
         """
         An incomplete header shorter than the limit is neither accepted nor
         refused yet.
@@ -394,26 +394,26 @@ class RejectionTests(SynchronousTestCase):
         decoder.receiveData(b"MSG 1 0 . 0")
         self.assertIsNone(decoder.nextFrame())
 
-    def testMissingTrailer(self):
+    def test_missingTrailer(self):
         """
         Bytes after the payload that are not ``END`` CRLF are refused.
         """
         self.assertRejected(b"MSG 1 0 . 0 3\r\nabcMSG 1 1 . 3 0\r\nEND\r\n", "not followed by END")
 
-    def testIncorrectTrailer(self):
+    def test_incorrectTrailer(self):
         """
         A trailer with the wrong line end is refused.
         """
         self.assertRejected(b"MSG 1 0 . 0 3\r\nabcEND\n\r", "not followed by END")
 
-    def testWrongSizeMakesBadTrailer(self):
+    def test_wrongSizeMakesBadTrailer(self):
         """
         A size one short of the payload leaves a byte where the trailer
         should start.
         """
         self.assertRejected(b"MSG 1 0 . 0 2\r\nabcEND\r\n", "not followed by END")
 
-    def testTrailerDetectedEarly(self):
+    def test_trailerDetectedEarly(self):
         """
         A wrong first trailer byte is refused at once, without waiting for
         the rest of the trailer.
@@ -421,7 +421,7 @@ class RejectionTests(SynchronousTestCase):
         self.assertRejected(b"MSG 1 0 . 0 3\r\nabcX", "not followed by END")
         self.assertRejected(b"MSG 1 0 . 0 3\r\nabcEN\n", "not followed by END")
 
-    def testPartialTrailerWaits(self):
+    def test_partialTrailerWaits(self):
         """
         A correct but incomplete trailer waits for more data.
         """
@@ -431,14 +431,14 @@ class RejectionTests(SynchronousTestCase):
         decoder.receiveData(b"\n")
         self.assertEqual(decoder.nextFrame(), msg(payload=b"abc"))
 
-    def testSeqWrongFieldCount(self):
+    def test_seqWrongFieldCount(self):
         """
         A ``SEQ`` header with two or four parameters is refused.
         """
         self.assertRejected(b"SEQ 1 0\r\n", "malformed SEQ header")
         self.assertRejected(b"SEQ 1 0 4096 1\r\n", "malformed SEQ header")
 
-    def testSeqBadNumbers(self):
+    def test_seqBadNumbers(self):
         """
         ``SEQ`` fields follow the ranges of channel, seqno and size.
         """
@@ -447,7 +447,7 @@ class RejectionTests(SynchronousTestCase):
         self.assertRejected(b"SEQ 1 0 2147483648\r\n", "window")
         self.assertRejected(b"SEQ 1 0 -1\r\n", "window")
 
-    def testRejectionIsARemoteError(self):
+    def test_rejectionIsARemoteError(self):
         """
         Every rejection is a :class:`RemoteProtocolError`, the error a
         session turns into its termination.

@@ -62,13 +62,13 @@ class ElementTests(SynchronousTestCase):
         self.assertEqual(encodeManagement(element), wire)
         self.assertEqual(parseManagement(wire), element)
 
-    def testEmptyGreeting(self):
+    def test_emptyGreeting(self):
         """
         A greeting without profiles is the empty element.
         """
         self.assertRoundTrip(Greeting(), b"<greeting />")
 
-    def testGreeting(self):
+    def test_greeting(self):
         """
         A greeting lists its profiles and its optional ``features`` and
         ``localize`` attributes.
@@ -79,7 +79,7 @@ class ElementTests(SynchronousTestCase):
             b"<profile uri='http://iana.org/beep/TLS' /><profile uri='urn:x' /></greeting>",
         )
 
-    def testStart(self):
+    def test_start(self):
         """
         A start carries its channel number, an optional ``serverName`` and one
         or more candidate profiles.
@@ -90,7 +90,7 @@ class ElementTests(SynchronousTestCase):
             b"<profile uri='urn:a' /><profile uri='urn:b' /></start>",
         )
 
-    def testStartWithPiggyback(self):
+    def test_startWithPiggyback(self):
         """
         The RFC 3080 section 2.3.1.2 TLS example: ``<ready />`` piggybacked in
         CDATA.
@@ -101,7 +101,7 @@ class ElementTests(SynchronousTestCase):
             b"<![CDATA[<ready />]]></profile></start>",
         )
 
-    def testProfile(self):
+    def test_profile(self):
         """
         A start reply is a lone ``<profile>``, with or without content.
         """
@@ -111,13 +111,13 @@ class ElementTests(SynchronousTestCase):
             b"<profile uri='http://iana.org/beep/TLS'><![CDATA[<proceed />]]></profile>",
         )
 
-    def testClose(self):
+    def test_close(self):
         """
         A close names its channel and code.
         """
         self.assertRoundTrip(Close(1, 200), b"<close number='1' code='200' />")
 
-    def testCloseWithDiagnostic(self):
+    def test_closeWithDiagnostic(self):
         """
         A close may carry a diagnostic and its language.
         """
@@ -126,13 +126,13 @@ class ElementTests(SynchronousTestCase):
             b"<close number='3' code='550' xml:lang='en'>still &lt;working&gt; &amp; busy</close>",
         )
 
-    def testOk(self):
+    def test_ok(self):
         """
         ``<ok />`` is written with the space Vortex matches literally.
         """
         self.assertRoundTrip(Ok(), b"<ok />")
 
-    def testError(self):
+    def test_error(self):
         """
         An ``<error>`` becomes a :class:`BEEPError` with its code, text and
         language.
@@ -145,21 +145,21 @@ class ElementTests(SynchronousTestCase):
         self.assertEqual(parsed.code, ReplyCode.SERVICE_NOT_AVAILABLE)
         self.assertEqual(parsed.text, "")
 
-    def testErrorWithUnlistedCode(self):
+    def test_errorWithUnlistedCode(self):
         """
         A code outside RFC 3080 section 8 is kept as a plain integer.
         """
         parsed = parseManagement(b"<error code='599'>odd</error>")
         self.assertEqual(int(parsed.code), 599)
 
-    def testAttributeQuoting(self):
+    def test_attributeQuoting(self):
         """
         Quotes and markup in attribute values are escaped and come back.
         """
         start = Start(1, (ProfileElement("urn:'a\"<&>"),), 'it\'s "here"')
         self.assertEqual(parseManagement(encodeManagement(start)), start)
 
-    def testNotAnElement(self):
+    def test_notAnElement(self):
         """
         Encoding something that is not a management element is a
         ``TypeError``.
@@ -168,7 +168,7 @@ class ElementTests(SynchronousTestCase):
 
     @_SETTINGS
     @given(managementElements)
-    def testRoundTripProperty(self, element):
+    def test_roundTripProperty(self, element):
         """
         Any generated element survives encoding and parsing.
         """
@@ -187,37 +187,37 @@ class PiggybackTests(SynchronousTestCase):
         self.assertEqual(b"<![CDATA[" in wire, not base64Expected, wire)
         self.assertEqual(parseManagement(wire), ProfileElement("urn:a", content))
 
-    def testTextAsCDATA(self):
+    def test_textAsCDATA(self):
         """
         Printable UTF-8 text, newlines and tabs included, goes as CDATA.
         """
         self.assertEncoding("<blob>caf\u00e9\n\tok</blob>".encode("utf-8"), False)
 
-    def testCarriageReturnAsBase64(self):
+    def test_carriageReturnAsBase64(self):
         """
         Content with CR goes as base64, since XML parsers turn CR into LF.
         """
         self.assertEncoding(b"line\r\nline", True)
 
-    def testBinaryAsBase64(self):
+    def test_binaryAsBase64(self):
         """
         Octets that are not UTF-8 go as base64.
         """
         self.assertEncoding(b"\x00\xff\xfe", True)
 
-    def testControlCharacterAsBase64(self):
+    def test_controlCharacterAsBase64(self):
         """
         A control character XML cannot carry goes as base64.
         """
         self.assertEncoding(b"a\x01b", True)
 
-    def testCDATAEndAsBase64(self):
+    def test_cDATAEndAsBase64(self):
         """
         Content containing ``]]>`` cannot be CDATA and goes as base64.
         """
         self.assertEncoding(b"x]]>y", True)
 
-    def testNonCharacterRoundTrips(self):
+    def test_nonCharacterRoundTrips(self):
         """
         UTF-8 for U+FFFE or U+FFFF (not XML characters) still round-trips:
         it must not be put in CDATA, where the peer's parser rejects it.
@@ -226,7 +226,7 @@ class PiggybackTests(SynchronousTestCase):
             wire = encodeManagement(ProfileElement("urn:a", content))
             self.assertEqual(parseManagement(wire), ProfileElement("urn:a", content))
 
-    def testWhitespaceContentRoundTrips(self):
+    def test_whitespaceContentRoundTrips(self):
         """
         Content of only white space is content, not its absence.
         """
@@ -234,7 +234,7 @@ class PiggybackTests(SynchronousTestCase):
             wire = encodeManagement(ProfileElement("urn:a", content))
             self.assertEqual(parseManagement(wire), ProfileElement("urn:a", content))
 
-    def testBase64WithLineBreaks(self):
+    def test_base64WithLineBreaks(self):
         """
         Received base64 may be wrapped over several lines.
         """
@@ -244,7 +244,7 @@ class PiggybackTests(SynchronousTestCase):
         )
         self.assertEqual(parsed.content, b"x" * 200)
 
-    def testInvalidBase64(self):
+    def test_invalidBase64(self):
         """
         Content declared base64 that is not base64 is a 501.
         """
@@ -255,7 +255,7 @@ class PiggybackTests(SynchronousTestCase):
         )
         self.assertEqual(error.code, ReplyCode.PARAMETER_SYNTAX_ERROR)
 
-    def testUnknownEncoding(self):
+    def test_unknownEncoding(self):
         """
         An encoding other than ``none`` or ``base64`` is a 501.
         """
@@ -266,21 +266,21 @@ class PiggybackTests(SynchronousTestCase):
         )
         self.assertEqual(error.code, ReplyCode.PARAMETER_SYNTAX_ERROR)
 
-    def testPlainText(self):
+    def test_plainText(self):
         """
         Content sent as plain character data, with entities, is decoded.
         """
         parsed = parseManagement(b"<profile uri='urn:a'>&lt;ready /&gt;</profile>")
         self.assertEqual(parsed.content, b"<ready />")
 
-    def testEmptyProfileHasNoContent(self):
+    def test_emptyProfileHasNoContent(self):
         """
         A profile with only white space between its tags has no content.
         """
         parsed = parseManagement(b"<profile uri='urn:a'>\n  </profile>")
         self.assertIsNone(parsed.content)
 
-    def testMaximumSendable(self):
+    def test_maximumSendable(self):
         """
         4096 octets of text or binary content is encoded and parsed back.
         """
@@ -288,7 +288,7 @@ class PiggybackTests(SynchronousTestCase):
             element = ProfileElement("urn:a", content)
             self.assertEqual(parseManagement(encodeManagement(element)), element)
 
-    def testOverMaximumNotSent(self):
+    def test_overMaximumNotSent(self):
         """
         4097 octets of content are refused on encoding.
         """
@@ -299,7 +299,7 @@ class PiggybackTests(SynchronousTestCase):
                 Start(1, (ProfileElement("urn:a", content),)),
             )
 
-    def testOverMaximumNotAccepted(self):
+    def test_overMaximumNotAccepted(self):
         """
         4097 octets of received content, as CDATA or base64, is a 501.
         """
@@ -316,7 +316,7 @@ class PiggybackTests(SynchronousTestCase):
 
     @_SETTINGS
     @given(profileElements)
-    def testPiggybackProperty(self, element):
+    def test_piggybackProperty(self, element):
         """
         Any generated piggyback survives in a start.
         """
@@ -330,13 +330,13 @@ class LeniencyTests(SynchronousTestCase):
     what beepy writes.
     """
 
-    def testDoubleQuotes(self):
+    def test_doubleQuotes(self):
         """
         Double-quoted attributes are accepted.
         """
         self.assertEqual(parseManagement(b'<close number="1" code="200"/>'), Close(1, 200))
 
-    def testWhitespace(self):
+    def test_whitespace(self):
         """
         White space between elements and inside tags is ignored.
         """
@@ -346,27 +346,27 @@ class LeniencyTests(SynchronousTestCase):
         )
         self.assertEqual(parsed, Start(1, (ProfileElement("urn:a"), ProfileElement("urn:b"))))
 
-    def testOkSpellings(self):
+    def test_okSpellings(self):
         """
         ``<ok/>``, ``<ok />`` and ``<ok></ok>`` are the same element.
         """
         for wire in [b"<ok/>", b"<ok />", b"<ok></ok>", b"<ok\n/>"]:
             self.assertEqual(parseManagement(wire), Ok())
 
-    def testCloseWithoutNumber(self):
+    def test_closeWithoutNumber(self):
         """
         ``<close code='200'/>`` has the DTD default number 0: release the
         session.
         """
         self.assertEqual(parseManagement(b"<close code='200'/>"), Close(0, 200))
 
-    def testNumberWithSpaces(self):
+    def test_numberWithSpaces(self):
         """
         Spaces around a number attribute are tolerated.
         """
         self.assertEqual(parseManagement(b"<close number=' 3 ' code='200'/>"), Close(3, 200))
 
-    def testDiagnosticIsStripped(self):
+    def test_diagnosticIsStripped(self):
         """
         White space around a diagnostic is not part of it; line breaks
         inside it are kept.
@@ -376,7 +376,7 @@ class LeniencyTests(SynchronousTestCase):
             BEEPError(550, "still\n working"),
         )
 
-    def testEntitiesInText(self):
+    def test_entitiesInText(self):
         """
         The five predefined entities and character references are expanded.
         """
@@ -387,14 +387,14 @@ class LeniencyTests(SynchronousTestCase):
             BEEPError(501, "<start> & AB'\""),
         )
 
-    def testXMLDeclaration(self):
+    def test_xMLDeclaration(self):
         """
         An XML declaration, though RFC 3080 section 6.4 says not to send it,
         is tolerated.
         """
         self.assertEqual(parseManagement(b"<?xml version='1.0'?><ok />"), Ok())
 
-    def testUnknownAttributesIgnored(self):
+    def test_unknownAttributesIgnored(self):
         """
         Unknown attributes do not make an element invalid.
         """
@@ -414,26 +414,26 @@ class ErrorTests(SynchronousTestCase):
             self.assertIn(fragment, error.text)
         return error
 
-    def testMalformed(self):
+    def test_malformed(self):
         """
         XML that is not well formed is a 500.
         """
         for data in [b"<close code='200'", b"<ok>", b"<ok/><ok/>", b"", b"not xml", b"<a></b>"]:
             self.assertCode(data, ReplyCode.GENERAL_SYNTAX_ERROR, "malformed XML")
 
-    def testNotUTF8(self):
+    def test_notUTF8(self):
         """
         Octets that are not the declared encoding are a 500.
         """
         self.assertCode(b"<error code='500'>\xff\xfe</error>", ReplyCode.GENERAL_SYNTAX_ERROR)
 
-    def testUndefinedEntity(self):
+    def test_undefinedEntity(self):
         """
         An entity reference other than the predefined five is a 500.
         """
         self.assertCode(b"<close code='200'>&foo;</close>", ReplyCode.GENERAL_SYNTAX_ERROR)
 
-    def testDoctype(self):
+    def test_doctype(self):
         """
         A ``DOCTYPE`` declaration is refused with 500 (RFC 3080 section 6.4).
         """
@@ -443,7 +443,7 @@ class ErrorTests(SynchronousTestCase):
             "not allowed",
         )
 
-    def testBillionLaughs(self):
+    def test_billionLaughs(self):
         """
         Nested internal entities are refused with 500 before any expansion.
         """
@@ -455,7 +455,7 @@ class ErrorTests(SynchronousTestCase):
         error = self.assertCode(data, ReplyCode.GENERAL_SYNTAX_ERROR, "not allowed")
         self.assertNotIn("lol", error.text)
 
-    def testExternalEntity(self):
+    def test_externalEntity(self):
         """
         An external entity is refused with 500 and never read.
         """
@@ -466,21 +466,21 @@ class ErrorTests(SynchronousTestCase):
         error = self.assertCode(data, ReplyCode.GENERAL_SYNTAX_ERROR, "not allowed")
         self.assertNotIn("root", error.text)
 
-    def testParameterEntity(self):
+    def test_parameterEntity(self):
         """
         An external parameter entity is refused with 500.
         """
         data = b'<!DOCTYPE ok [<!ENTITY % p SYSTEM "http://example.com/x.dtd"> %p;]><ok/>'
         self.assertCode(data, ReplyCode.GENERAL_SYNTAX_ERROR)
 
-    def testUnknownElement(self):
+    def test_unknownElement(self):
         """
         A well-formed root element outside the DTD is a 501.
         """
         self.assertCode(b"<foo/>", ReplyCode.PARAMETER_SYNTAX_ERROR, "foo")
         self.assertCode(b"<x:ok xmlns:x='urn:x'/>", ReplyCode.PARAMETER_SYNTAX_ERROR)
 
-    def testUnexpectedChild(self):
+    def test_unexpectedChild(self):
         """
         A child element the DTD does not allow is a 501.
         """
@@ -494,7 +494,7 @@ class ErrorTests(SynchronousTestCase):
             b"<greeting><start number='1'/></greeting>", ReplyCode.PARAMETER_SYNTAX_ERROR
         )
 
-    def testMissingAttribute(self):
+    def test_missingAttribute(self):
         """
         A required attribute that is missing is a 501 naming it.
         """
@@ -508,13 +508,13 @@ class ErrorTests(SynchronousTestCase):
         for data, attribute in cases:
             self.assertCode(data, ReplyCode.PARAMETER_SYNTAX_ERROR, attribute)
 
-    def testStartWithoutProfile(self):
+    def test_startWithoutProfile(self):
         """
         A start needs at least one profile.
         """
         self.assertCode(b"<start number='1'/>", ReplyCode.PARAMETER_SYNTAX_ERROR, "profile")
 
-    def testInvalidNumbers(self):
+    def test_invalidNumbers(self):
         """
         A number that is signed, not decimal or out of range is a 501.
         """
@@ -527,7 +527,7 @@ class ErrorTests(SynchronousTestCase):
         ]:
             self.assertCode(data, ReplyCode.PARAMETER_SYNTAX_ERROR, "invalid")
 
-    def testGreetingProfileWithContent(self):
+    def test_greetingProfileWithContent(self):
         """
         A greeting's profiles may not carry content (RFC 3080 section 2.3.1.1).
         """
@@ -536,7 +536,7 @@ class ErrorTests(SynchronousTestCase):
             ReplyCode.PARAMETER_SYNTAX_ERROR,
         )
 
-    def testOversized(self):
+    def test_oversized(self):
         """
         A document over the size limit is a 500, refused before parsing.
         """
@@ -546,7 +546,7 @@ class ErrorTests(SynchronousTestCase):
 
     @_SETTINGS
     @given(st.binary(max_size=200))
-    def testArbitraryBytes(self, data):
+    def test_arbitraryBytes(self, data):
         """
         Arbitrary bytes give an element or raise :class:`BEEPError`, nothing
         else.
@@ -558,7 +558,7 @@ class ErrorTests(SynchronousTestCase):
 
     @_SETTINGS
     @given(st.lists(st.sampled_from(_XML_TOKENS), max_size=40).map("".join))
-    def testArbitraryXMLishText(self, text):
+    def test_arbitraryXMLishText(self, text):
         """
         Text made of XML and BEEP tokens, which reaches deeper into the parser
         than random bytes, also gives an element or a :class:`BEEPError`.

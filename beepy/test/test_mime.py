@@ -16,7 +16,7 @@ class DefaultsTests(SynchronousTestCase):
     RFC 3080 section 2.2: missing entity headers take their defaults.
     """
 
-    def testDefaultContentType(self):
+    def test_defaultContentType(self):
         """
         Without a ``Content-Type`` header the type is
         ``application/octet-stream``.
@@ -24,7 +24,7 @@ class DefaultsTests(SynchronousTestCase):
         self.assertEqual(DEFAULT_CONTENT_TYPE, "application/octet-stream")
         self.assertEqual(Message(b"x").contentType, "application/octet-stream")
 
-    def testDefaultTransferEncoding(self):
+    def test_defaultTransferEncoding(self):
         """
         Without a ``Content-Transfer-Encoding`` header the encoding is
         ``binary``.
@@ -32,7 +32,7 @@ class DefaultsTests(SynchronousTestCase):
         self.assertEqual(DEFAULT_TRANSFER_ENCODING, "binary")
         self.assertEqual(Message(b"x").transferEncoding, "binary")
 
-    def testOnlySomeHeaders(self):
+    def test_onlySomeHeaders(self):
         """
         A message with only a ``Content-Type`` still has the default
         transfer encoding.
@@ -41,7 +41,7 @@ class DefaultsTests(SynchronousTestCase):
         self.assertEqual(message.contentType, "text/plain")
         self.assertEqual(message.transferEncoding, "binary")
 
-    def testEmptyPayload(self):
+    def test_emptyPayload(self):
         """
         An empty payload is an empty body with the default headers.
         """
@@ -50,13 +50,13 @@ class DefaultsTests(SynchronousTestCase):
         self.assertEqual(message.headers, ())
         self.assertEqual(message.contentType, DEFAULT_CONTENT_TYPE)
 
-    def testBodyMustBeBytes(self):
+    def test_bodyMustBeBytes(self):
         """
         A ``str`` body is refused: payloads are octets.
         """
         self.assertRaises(TypeError, Message, "text")
 
-    def testInvalidHeaderRefused(self):
+    def test_invalidHeaderRefused(self):
         """
         A header name with a space, or a value with a line break, is refused
         rather than sent as a broken header block.
@@ -72,7 +72,7 @@ class ParseTests(SynchronousTestCase):
     tolerates its absence.
     """
 
-    def testHeaders(self):
+    def test_headers(self):
         """
         Headers before the blank line are parsed; the body is the rest.
         """
@@ -84,7 +84,7 @@ class ParseTests(SynchronousTestCase):
         )
         self.assertEqual(message.body, b"<ok />\r\n")
 
-    def testHeaderLookupIsCaseInsensitive(self):
+    def test_headerLookupIsCaseInsensitive(self):
         """
         ``getHeader`` and ``contentType`` ignore the case of header names.
         """
@@ -94,7 +94,7 @@ class ParseTests(SynchronousTestCase):
         self.assertIsNone(message.getHeader("X-Missing"))
         self.assertEqual(message.getHeader("X-Missing", "d"), "d")
 
-    def testFirstHeaderWins(self):
+    def test_firstHeaderWins(self):
         """
         With a repeated header, ``getHeader`` returns the first value and
         ``headers`` keeps both in order.
@@ -103,7 +103,7 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(message.getHeader("x-a"), "1")
         self.assertEqual(message.headers, (("X-A", "1"), ("X-A", "2")))
 
-    def testFolding(self):
+    def test_folding(self):
         """
         A line starting with white space continues the previous header.
         """
@@ -114,14 +114,14 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(message.getHeader("X-B"), "b")
         self.assertEqual(message.body, b"body")
 
-    def testFoldingWithTab(self):
+    def test_foldingWithTab(self):
         """
         A tab also starts a continuation line.
         """
         message = Message.fromPayload(b"X-A: one\r\n\ttwo\r\n\r\n")
         self.assertEqual(message.getHeader("X-A"), "one two")
 
-    def testBlankLineOnly(self):
+    def test_blankLineOnly(self):
         """
         A payload starting with CRLF has an empty header block: all the rest
         is body, even if it looks like headers.
@@ -130,14 +130,14 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(message.headers, ())
         self.assertEqual(message.body, b"X-A: b\r\n\r\nbody")
 
-    def testLatin1Value(self):
+    def test_latin1Value(self):
         """
         Header values are read as Latin-1, so any octet survives.
         """
         message = Message.fromPayload(b"X-A: caf\xe9\r\n\r\n")
         self.assertEqual(message.getHeader("X-A"), "caf\xe9")
 
-    def testHeaderlessBody(self):
+    def test_headerlessBody(self):
         """
         A Net::BEEP::Lite style payload with no header block at all is taken
         as all body, with the default headers.
@@ -147,14 +147,14 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(message.headers, ())
         self.assertEqual(message.contentType, DEFAULT_CONTENT_TYPE)
 
-    def testHeaderlessMultiLineBody(self):
+    def test_headerlessMultiLineBody(self):
         """
         A header-less body with CRLFs and an empty line is kept whole.
         """
         payload = b"line one\r\nline two\r\n\r\nline four"
         self.assertEqual(Message.fromPayload(payload).body, payload)
 
-    def testLooksLikeHeaderWithoutBlankLine(self):
+    def test_looksLikeHeaderWithoutBlankLine(self):
         """
         ``key: value`` with no blank line after it is a body, not a header.
         """
@@ -162,7 +162,7 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(message.body, b"key: value")
         self.assertEqual(message.headers, ())
 
-    def testHeaderThenNonHeaderLine(self):
+    def test_headerThenNonHeaderLine(self):
         """
         If any line before the first blank line is not a header, nothing is
         taken as a header: the whole payload is body.
@@ -172,21 +172,21 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(message.body, payload)
         self.assertEqual(message.headers, ())
 
-    def testMboxFromLineIsBody(self):
+    def test_mboxFromLineIsBody(self):
         """
         A ``From x`` line (a space in the field name) is not a header.
         """
         payload = b"From someone\r\n\r\nbody"
         self.assertEqual(Message.fromPayload(payload).body, payload)
 
-    def testLeadingContinuationIsBody(self):
+    def test_leadingContinuationIsBody(self):
         """
         A continuation line with no header before it is body.
         """
         payload = b" folded\r\n\r\nbody"
         self.assertEqual(Message.fromPayload(payload).body, payload)
 
-    def testBinaryBody(self):
+    def test_binaryBody(self):
         """
         The body after the header block is kept octet for octet.
         """
@@ -200,7 +200,7 @@ class SerializeTests(SynchronousTestCase):
     :meth:`Message.toPayload` always writes a header block.
     """
 
-    def testNoHeaders(self):
+    def test_noHeaders(self):
         """
         A message without headers starts with the empty line that ends an
         empty header block.
@@ -208,14 +208,14 @@ class SerializeTests(SynchronousTestCase):
         self.assertEqual(Message(b"body").toPayload(), b"\r\nbody")
         self.assertEqual(Message().toPayload(), b"\r\n")
 
-    def testHeaderlookingBodyKeptAsBody(self):
+    def test_headerlookingBodyKeptAsBody(self):
         """
         A body that looks like headers is protected by the empty header block.
         """
         message = Message(b"X-A: b\r\n\r\nrest")
         self.assertEqual(Message.fromPayload(message.toPayload()), message)
 
-    def testContentType(self):
+    def test_contentType(self):
         """
         ``contentType`` becomes the first header.
         """
@@ -225,7 +225,7 @@ class SerializeTests(SynchronousTestCase):
             b"Content-Type: application/beep+xml\r\nX-A: b\r\n\r\n<ok />",
         )
 
-    def testEquality(self):
+    def test_equality(self):
         """
         Messages with the same headers and body are equal and hash alike.
         """
@@ -236,7 +236,7 @@ class SerializeTests(SynchronousTestCase):
 
     @settings(max_examples=100, deadline=None)
     @given(messages())
-    def testRoundTrip(self, message):
+    def test_roundTrip(self, message):
         """
         Any message survives ``toPayload`` then ``fromPayload``.
         """

@@ -291,7 +291,7 @@ class GreetingTests(SessionTestCase):
     RFC 3080 section 2.4: both peers greet at once.
     """
 
-    def testGreetingsExchanged(self):
+    def test_greetingsExchanged(self):
         """
         Each side reports the other's greeting with its profiles.
         """
@@ -301,7 +301,7 @@ class GreetingTests(SessionTestCase):
         self.assertEqual(pair.initiator.peerGreeting, Greeting((URI, THIRD)))
         self.assertEqual(pair.initiator.channels, frozenset({0}))
 
-    def testFeaturesAndLocalize(self):
+    def test_featuresAndLocalize(self):
         """
         The ``features`` and ``localize`` attributes reach the peer.
         """
@@ -310,7 +310,7 @@ class GreetingTests(SessionTestCase):
         self.assertEqual(event.greeting.features, "x-fast x-slow")
         self.assertEqual(event.greeting.localize, "fr en-US")
 
-    def testGreetingIsReplyZero(self):
+    def test_greetingIsReplyZero(self):
         """
         The greeting is ``RPY 0 0`` with sequence number 0.
         """
@@ -318,7 +318,7 @@ class GreetingTests(SessionTestCase):
         [first] = pair.framesSentBy(pair.listener)
         self.assertEqual((first.type, first.channel, first.msgno, first.seqno), (RPY, 0, 0, 0))
 
-    def testGreetingBeforeSeq(self):
+    def test_greetingBeforeSeq(self):
         """
         With a larger ``receiveWindow`` the greeting is still the first frame
         a peer sends (RFC 3080 section 2.4: it signifies availability "by
@@ -331,7 +331,7 @@ class GreetingTests(SessionTestCase):
         self.assertEqual((frames[0].type, frames[0].channel, frames[0].msgno), (RPY, 0, 0))
         self.assertEqual([seq.window for seq in seqFramesOn(frames, 0)][:1], [16384])
 
-    def testSessionRefused(self):
+    def test_sessionRefused(self):
         """
         A listener that refuses the session sends ``<error>`` instead of a
         greeting, and the initiator reports it.
@@ -342,7 +342,7 @@ class GreetingTests(SessionTestCase):
         pumped = pair.pump()
         self.assertEqual(pumped.initiator, [SessionRefused(BEEPError(421, "busy"))])
 
-    def testStartBeforeGreeting(self):
+    def test_startBeforeGreeting(self):
         """
         Nothing can be started before the peer's greeting has arrived.
         """
@@ -355,7 +355,7 @@ class ChannelStartTests(SessionTestCase):
     RFC 3080 section 2.3.1.2: starting channels.
     """
 
-    def testAccepted(self):
+    def test_accepted(self):
         """
         An accepted start opens the channel on both sides, with the chosen
         profile.
@@ -375,7 +375,7 @@ class ChannelStartTests(SessionTestCase):
         self.assertEqual(pair.initiator.channelProfile(1), URI)
         self.assertEqual(pair.listener.channelProfile(1), URI)
 
-    def testChannelNumbersByRole(self):
+    def test_channelNumbersByRole(self):
         """
         The initiator numbers its channels odd, the listener even.
         """
@@ -385,7 +385,7 @@ class ChannelStartTests(SessionTestCase):
         self.assertEqual(pair.openChannel(by=pair.listener), 2)
         self.assertEqual(pair.openChannel(by=pair.listener), 4)
 
-    def testRefusedNoneAcceptable(self):
+    def test_refusedNoneAcceptable(self):
         """
         A start naming only profiles the listener does not offer is refused
         with 550 without bothering the application.
@@ -399,7 +399,7 @@ class ChannelStartTests(SessionTestCase):
         self.assertEqual(pumped.initiator[0].error.code, ReplyCode.REQUESTED_ACTION_NOT_TAKEN)
         self.assertEqual(pair.initiator.channels, frozenset({0}))
 
-    def testRefusedByApplication(self):
+    def test_refusedByApplication(self):
         """
         The application may refuse a start with any error.
         """
@@ -411,7 +411,7 @@ class ChannelStartTests(SessionTestCase):
         self.assertEqual(pumped.initiator, [ChannelStartFailed(number, BEEPError(554, "policy"))])
         self.assertEqual(pair.listener.channels, frozenset({0}))
 
-    def testRefusedWrongParity(self):
+    def test_refusedWrongParity(self):
         """
         An initiator starting an even channel is refused with 501, as in the
         example of RFC 3080 section 2.3.1.2; so is channel 0.
@@ -424,7 +424,7 @@ class ChannelStartTests(SessionTestCase):
             self.assertEqual((kind, error.code), (ERR, ReplyCode.PARAMETER_SYNTAX_ERROR))
         self.assertEqual(peer.session.channels, frozenset({0}))
 
-    def testRefusedWrongParityFromListener(self):
+    def test_refusedWrongParityFromListener(self):
         """
         A listener starting an odd channel is refused with 501.
         """
@@ -434,7 +434,7 @@ class ChannelStartTests(SessionTestCase):
         kind, error = peer.channelZeroReplies()[-1]
         self.assertEqual((kind, error.code), (ERR, ReplyCode.PARAMETER_SYNTAX_ERROR))
 
-    def testRefusedInUse(self):
+    def test_refusedInUse(self):
         """
         Starting a channel that is open, or whose start is pending, is
         refused with 553.
@@ -454,7 +454,7 @@ class ChannelStartTests(SessionTestCase):
         kind, error = peer.channelZeroReplies()[2]
         self.assertEqual((kind, error.code), (ERR, ReplyCode.PARAMETER_INVALID))
 
-    def testRefusedOverMaxChannels(self):
+    def test_refusedOverMaxChannels(self):
         """
         A start beyond the listener's ``maxChannels`` is refused with 421.
         """
@@ -466,7 +466,7 @@ class ChannelStartTests(SessionTestCase):
         [failed] = pumped.initiator
         self.assertEqual((failed.number, failed.error.code), (number, 421))
 
-    def testLocalMaxChannels(self):
+    def test_localMaxChannels(self):
         """
         Starting more channels than our own ``maxChannels`` is refused
         locally.
@@ -475,7 +475,7 @@ class ChannelStartTests(SessionTestCase):
         pair.initiator.startChannel([URI])
         self.assertRaises(LocalProtocolError, pair.initiator.startChannel, [URI])
 
-    def testCandidatesInPeerOrder(self):
+    def test_candidatesInPeerOrder(self):
         """
         The candidates reach the application in the starter's order of
         preference, with those not offered filtered out.
@@ -490,7 +490,7 @@ class ChannelStartTests(SessionTestCase):
         pair.listener.acceptStart(number, URI)
         self.assertEqual(pair.pump().initiator, [ChannelStarted(number, ProfileElement(URI))])
 
-    def testAcceptOnlyProposed(self):
+    def test_acceptOnlyProposed(self):
         """
         Accepting a start with a profile that was not proposed is refused
         locally, and the start can still be accepted properly.
@@ -502,7 +502,7 @@ class ChannelStartTests(SessionTestCase):
         pair.listener.acceptStart(number, URI)
         self.assertEventTypes(pair.pump().initiator, ChannelStarted)
 
-    def testPiggybackBothWays(self):
+    def test_piggybackBothWays(self):
         """
         Piggybacked content goes with the start and comes back in the reply,
         text or binary.
@@ -516,7 +516,7 @@ class ChannelStartTests(SessionTestCase):
         [started] = pair.pump().initiator
         self.assertEqual(started.profile, ProfileElement(URI, binary))
 
-    def testMessageRightAfterAccept(self):
+    def test_messageRightAfterAccept(self):
         """
         The acceptor may send a ``MSG`` on the new channel as soon as it has
         accepted: its frames must not overtake a start reply that spans
@@ -536,7 +536,7 @@ class ChannelStartTests(SessionTestCase):
             ],
         )
 
-    def testMessageRightAfterAcceptWithLargePiggyback(self):
+    def test_messageRightAfterAcceptWithLargePiggyback(self):
         """
         With the default frame size, a start reply carrying a 4096-octet
         piggyback also arrives before the acceptor's first ``MSG`` on the
@@ -555,14 +555,14 @@ class ChannelStartTests(SessionTestCase):
             ],
         )
 
-    def testStartWithoutProfiles(self):
+    def test_startWithoutProfiles(self):
         """
         A start with no candidate is refused locally.
         """
         pair = SessionPair()
         self.assertRaises(LocalProtocolError, pair.initiator.startChannel, [])
 
-    def testAnswerUnknownStart(self):
+    def test_answerUnknownStart(self):
         """
         Accepting or refusing a start nobody asked for is refused locally.
         """
@@ -580,7 +580,7 @@ class MessageTests(SessionTestCase):
         self.pair = SessionPair()
         self.channel = self.pair.openChannel()
 
-    def testMessageAndReply(self):
+    def test_messageAndReply(self):
         """
         A ``MSG`` reaches the peer and its ``RPY`` comes back.
         """
@@ -597,7 +597,7 @@ class MessageTests(SessionTestCase):
         self.assertFalse(self.pair.initiator.isBusy(self.channel))
         self.assertFalse(self.pair.listener.isBusy(self.channel))
 
-    def testBytesPayload(self):
+    def test_bytesPayload(self):
         """
         A ``bytes`` message is a ready payload, parsed by the receiver.
         """
@@ -606,7 +606,7 @@ class MessageTests(SessionTestCase):
         self.assertEqual(received.message, Message(b"x", "a/b"))
         self.assertEqual(received.msgno, msgno)
 
-    def testMessageAndError(self):
+    def test_messageAndError(self):
         """
         A ``MSG`` answered with ``ERR`` gives :class:`ErrorReceived`; a
         :class:`BEEPError` is sent as an ``<error>`` element.
@@ -622,7 +622,7 @@ class MessageTests(SessionTestCase):
         self.assertEqual(parseManagement(error.message.body), BEEPError(550, "no"))
         self.assertEqual(plain, ErrorReceived(self.channel, second, Message(b"plain")))
 
-    def testAnswers(self):
+    def test_answers(self):
         """
         A one-to-many exchange: numbered ``ANS`` messages then ``NUL``.
         """
@@ -647,7 +647,7 @@ class MessageTests(SessionTestCase):
         self.assertEqual([f.type for f in frames], [ANS, ANS, ANS, NUL])
         self.assertEqual(frames[-1].payload, b"")
 
-    def testAnswersArriveBeforeNul(self):
+    def test_answersArriveBeforeNul(self):
         """
         Each ``ANS`` is delivered as it arrives, before the ``NUL``.
         """
@@ -660,7 +660,7 @@ class MessageTests(SessionTestCase):
         self.pair.listener.sendNul(self.channel, msgno)
         self.assertEqual(self.pair.pump().initiator, [AnswersCompleted(self.channel, msgno)])
 
-    def testZeroAnswers(self):
+    def test_zeroAnswers(self):
         """
         A ``NUL`` alone is a complete one-to-many reply with no answers.
         """
@@ -669,7 +669,7 @@ class MessageTests(SessionTestCase):
         self.pair.listener.sendNul(self.channel, msgno)
         self.assertEqual(self.pair.pump().initiator, [AnswersCompleted(self.channel, msgno)])
 
-    def testRepliesInMessageOrder(self):
+    def test_repliesInMessageOrder(self):
         """
         Replies leave in the order the ``MSG``\\ s arrived, whatever the order
         of the ``sendReply`` calls (RFC 3080 section 2.6.1).
@@ -691,7 +691,7 @@ class MessageTests(SessionTestCase):
             ],
         )
 
-    def testAnswersBlockLaterReplies(self):
+    def test_answersBlockLaterReplies(self):
         """
         An ``RPY`` to a later ``MSG`` waits until the ``NUL`` of an earlier
         one-to-many reply has been sent.
@@ -713,7 +713,7 @@ class MessageTests(SessionTestCase):
             ],
         )
 
-    def testMultiFrameBothWays(self):
+    def test_multiFrameBothWays(self):
         """
         With a small ``maxFrameSize`` messages and replies are cut into
         frames and reassembled whole.
@@ -735,7 +735,7 @@ class MessageTests(SessionTestCase):
             self.assertTrue(all(f.size <= 100 for f in frames))
             self.assertEqual([f.more for f in frames], [True] * 10 + [False])
 
-    def testMultiFrameAnswers(self):
+    def test_multiFrameAnswers(self):
         """
         Large answers are cut into frames and reassembled by answer number.
         """
@@ -756,7 +756,7 @@ class MessageTests(SessionTestCase):
             ],
         )
 
-    def testListenerSendsMessages(self):
+    def test_listenerSendsMessages(self):
         """
         Either side may send ``MSG``; message numbers are per direction.
         """
@@ -772,7 +772,7 @@ class MessageTests(SessionTestCase):
         self.assertEqual(pumped.initiator, [ReplyReceived(self.channel, 0, Message(b"to i"))])
         self.assertEqual(pumped.listener, [ReplyReceived(self.channel, 0, Message(b"to l"))])
 
-    def testChannelsIndependent(self):
+    def test_channelsIndependent(self):
         """
         A reply owed on one channel does not hold back replies on another
         (RFC 3080 section 2.6.2).
@@ -788,7 +788,7 @@ class MessageTests(SessionTestCase):
         self.pair.listener.sendReply(self.channel, first, Message(b"done"))
         self.assertEventTypes(self.pair.pump().initiator, ReplyReceived)
 
-    def testMsgnoNotReusedWhileOutstanding(self):
+    def test_msgnoNotReusedWhileOutstanding(self):
         """
         Message numbers wrap at 2147483647 and skip those still awaiting a
         reply; a number is reused once its reply is complete.
@@ -812,7 +812,7 @@ class MessageTests(SessionTestCase):
             ],
         )
 
-    def testMsgnoReusedByPeerAfterReply(self):
+    def test_msgnoReusedByPeerAfterReply(self):
         """
         The peer may reuse a message number once our reply to it is
         complete.
@@ -829,7 +829,7 @@ class MessageTests(SessionTestCase):
             [MessageReceived(channel, 7, Message(b"b"))],
         )
 
-    def testPreemptiveErrorEndsMessage(self):
+    def test_preemptiveErrorEndsMessage(self):
         """
         An ``ERR`` that arrives while our ``MSG`` is still being sent ends
         it with an empty final frame (RFC 3080 section 2.6.3), and the peer
@@ -854,7 +854,7 @@ class MessageTests(SessionTestCase):
             "the peer ignores the frames after its pre-emptive reply",
         )
 
-    def testPreemptiveErrorThenMoreMessages(self):
+    def test_preemptiveErrorThenMoreMessages(self):
         """
         After a pre-emptive ``ERR`` the channel carries further messages.
         """
@@ -873,7 +873,7 @@ class WindowTests(SessionTestCase):
     RFC 3081 flow control: ``SEQ`` frames and windows.
     """
 
-    def testLargeMessageWaitsForSeq(self):
+    def test_largeMessageWaitsForSeq(self):
         """
         A 20000-octet message to a peer with the default 4096-octet window
         stops at the window edge and goes on only after a ``SEQ``.
@@ -912,7 +912,7 @@ class WindowTests(SessionTestCase):
         total = sum(f.size for f in dataFramesOn(sent, channel))
         self.assertLessEqual(total, edge)
 
-    def testSeqAfterHalfWindow(self):
+    def test_seqAfterHalfWindow(self):
         """
         The receiver sends ``SEQ`` once half the window is consumed, not
         after every frame.
@@ -940,7 +940,7 @@ class WindowTests(SessionTestCase):
             ],
         )
 
-    def testLargerWindowAdvertisedAfterStartReply(self):
+    def test_largerWindowAdvertisedAfterStartReply(self):
         """
         A listener with a larger ``receiveWindow`` advertises it with a
         ``SEQ`` right after the reply that starts the channel, never before.
@@ -961,7 +961,7 @@ class WindowTests(SessionTestCase):
         sent = dataFramesOn(decodeFrames(pair.initiator.dataToSend()), 1)
         self.assertEqual(sum(f.size for f in sent), 16002, "the whole window is used at once")
 
-    def testLargerWindowAdvertisedByStarter(self):
+    def test_largerWindowAdvertisedByStarter(self):
         """
         The side that started a channel advertises its larger window once
         the channel is started.
@@ -974,7 +974,7 @@ class WindowTests(SessionTestCase):
         pair.pump()
         self.assertEqual(seqFramesOn(pair.framesSentBy(pair.initiator), 1), [SeqFrame(1, 0, 10000)])
 
-    def testLargerWindowAllowsLargerFrames(self):
+    def test_largerWindowAllowsLargerFrames(self):
         """
         A frame as large as the advertised window is accepted.
         """
@@ -987,7 +987,7 @@ class WindowTests(SessionTestCase):
         )
         self.assertEqual(len(dataFramesOn(pair.framesSentBy(pair.initiator), channel)), 1)
 
-    def testSeqnoWrap(self):
+    def test_seqnoWrap(self):
         """
         Sequence numbers wrap modulo 2**32 in both directions: frames cross
         the wrap, ``SEQ`` acknowledgements past it are accepted, and the next
@@ -1043,7 +1043,7 @@ class CloseTests(SessionTestCase):
         self.pair = SessionPair()
         self.channel = self.pair.openChannel()
 
-    def testAccepted(self):
+    def test_accepted(self):
         """
         An accepted close removes the channel on both sides.
         """
@@ -1059,7 +1059,7 @@ class CloseTests(SessionTestCase):
             LocalProtocolError, self.pair.initiator.sendMessage, self.channel, Message()
         )
 
-    def testRefused(self):
+    def test_refused(self):
         """
         A refused close leaves the channel open and usable.
         """
@@ -1075,7 +1075,7 @@ class CloseTests(SessionTestCase):
             self.pair.pump().listener, [MessageReceived(self.channel, msgno, Message(b"again"))]
         )
 
-    def testNoMessagesWhileClosing(self):
+    def test_noMessagesWhileClosing(self):
         """
         After asking to close, no ``MSG`` may be sent on the channel, nor a
         second close.
@@ -1086,7 +1086,7 @@ class CloseTests(SessionTestCase):
         )
         self.assertRaises(LocalProtocolError, self.pair.initiator.closeChannel, self.channel)
 
-    def testOkWaitsForOwedReply(self):
+    def test_okWaitsForOwedReply(self):
         """
         A close accepted while we still owe a reply is answered with
         ``<ok />`` only after the reply is complete (RFC 3080 section
@@ -1116,7 +1116,7 @@ class CloseTests(SessionTestCase):
         )
         self.assertEqual(self.pair.listener.channels, frozenset({0}))
 
-    def testOkWaitsForOwnMessages(self):
+    def test_okWaitsForOwnMessages(self):
         """
         A close accepted while our own ``MSG`` awaits its reply is answered
         only once that reply is in.
@@ -1132,7 +1132,7 @@ class CloseTests(SessionTestCase):
         self.assertEqual(pumped.listener, [ReplyReceived(self.channel, mine, Message(b"a"))])
         self.assertEqual(pumped.initiator, [ChannelClosed(self.channel)])
 
-    def testCloseRightAfterAccept(self):
+    def test_closeRightAfterAccept(self):
         """
         A channel may be closed as soon as its start is accepted: the
         ``<close>`` must not reach the peer before the start reply, even when
@@ -1161,7 +1161,7 @@ class CloseTests(SessionTestCase):
             ],
         )
 
-    def testCloseWithUnacknowledgedMessage(self):
+    def test_closeWithUnacknowledgedMessage(self):
         """
         Closing a channel with a ``MSG`` whose reply has not started is
         refused locally.
@@ -1171,7 +1171,7 @@ class CloseTests(SessionTestCase):
         self.pair.pump()
         self.assertRaises(LocalProtocolError, self.pair.initiator.closeChannel, self.channel)
 
-    def testCrossedCloses(self):
+    def test_crossedCloses(self):
         """
         When both sides ask to close at once, both accept and both see the
         channel closed.
@@ -1189,13 +1189,13 @@ class CloseTests(SessionTestCase):
         self.assertEqual(self.pair.initiator.channels, frozenset({0}))
         self.assertEqual(self.pair.listener.channels, frozenset({0}))
 
-    def testCloseUnknownChannel(self):
+    def test_closeUnknownChannel(self):
         """
         Closing a channel that is not open is refused locally.
         """
         self.assertRaises(LocalProtocolError, self.pair.initiator.closeChannel, 99)
 
-    def testPeerClosesUnknownChannel(self):
+    def test_peerClosesUnknownChannel(self):
         """
         A peer's close of a channel that is not open gets an error reply.
         """
@@ -1206,7 +1206,7 @@ class CloseTests(SessionTestCase):
         self.assertEqual(kind, ERR)
         self.assertEqual(error.code, ReplyCode.PARAMETER_INVALID)
 
-    def testRelease(self):
+    def test_release(self):
         """
         ``close`` of channel 0 accepted with ``<ok />`` releases the session
         on both sides.
@@ -1224,7 +1224,7 @@ class CloseTests(SessionTestCase):
         self.assertTrue(self.pair.listener.released)
         self.assertRaises(LocalProtocolError, self.pair.initiator.startChannel, [URI])
 
-    def testReleaseBareClose(self):
+    def test_releaseBareClose(self):
         """
         A ``<close code='200'/>`` without a number, as RFC 3080 section 2.4
         shows it, asks to release the session.
@@ -1239,7 +1239,7 @@ class CloseTests(SessionTestCase):
         self.assertEqual(peer.channelZeroReplies()[-1], (RPY, Ok()))
         self.assertTrue(peer.session.released)
 
-    def testReleaseRefusedWhileChannelsOpen(self):
+    def test_releaseRefusedWhileChannelsOpen(self):
         """
         A release asked while channels are open is refused with 550, and the
         session goes on.
@@ -1255,13 +1255,13 @@ class CloseTests(SessionTestCase):
             peer.deliver(peer.frame(MSG, channel, 0, Message(b"x").toPayload())), MessageReceived
         )
 
-    def testLocalReleaseWhileChannelsOpen(self):
+    def test_localReleaseWhileChannelsOpen(self):
         """
         Releasing the session while channels are open is refused locally.
         """
         self.assertRaises(LocalProtocolError, self.pair.initiator.closeChannel, 0)
 
-    def testReleaseRefusedByApplication(self):
+    def test_releaseRefusedByApplication(self):
         """
         The application may refuse a release; the session continues.
         """
@@ -1275,7 +1275,7 @@ class CloseTests(SessionTestCase):
         self.assertFalse(pair.initiator.released)
         self.assertEqual(pair.openChannel(), 1)
 
-    def testNoStartDuringRelease(self):
+    def test_noStartDuringRelease(self):
         """
         A start that arrives while our release is pending is refused with
         550.
@@ -1295,7 +1295,7 @@ class LimitTests(SessionTestCase):
     What a peer can make a session hold is bounded.
     """
 
-    def testMessageTooLarge(self):
+    def test_messageTooLarge(self):
         """
         A ``MSG`` larger than ``maxMessageSize`` is discarded, answered with
         ``ERR`` 554, and the session continues.
@@ -1313,7 +1313,7 @@ class LimitTests(SessionTestCase):
             pair.pump().listener, [MessageReceived(channel, small, Message(b"s" * 998))]
         )
 
-    def testReplyTooLarge(self):
+    def test_replyTooLarge(self):
         """
         A reply larger than ``maxMessageSize`` is reported as discarded.
         """
@@ -1328,7 +1328,7 @@ class LimitTests(SessionTestCase):
         pair.listener.sendReply(channel, again, Message(b"ok"))
         self.assertEqual(pair.pump().initiator, [ReplyReceived(channel, again, Message(b"ok"))])
 
-    def testAnswerTooLarge(self):
+    def test_answerTooLarge(self):
         """
         An ``ANS`` larger than ``maxMessageSize`` is reported as discarded;
         the other answers and the ``NUL`` still arrive.
@@ -1349,7 +1349,7 @@ class LimitTests(SessionTestCase):
             ],
         )
 
-    def testConfigRejectsSmallWindow(self):
+    def test_configRejectsSmallWindow(self):
         """
         A receive window under RFC 3081's 4096 octets cannot be configured.
         """
@@ -1371,25 +1371,25 @@ class ManagementErrorTests(SessionTestCase):
         self.assertEqual((kind, error.code), (ERR, code), error)
         self.assertEqual(peer.openChannel(), 1, "the session continues")
 
-    def testMalformedXML(self):
+    def test_malformedXML(self):
         """
         XML that is not well formed gets 500.
         """
         self.assertErrorReply(Message(b"<start number='1'", contentType=BEEP_XML).toPayload(), 500)
 
-    def testOkInMessage(self):
+    def test_okInMessage(self):
         """
         ``<ok />`` is a reply, not a request: 501.
         """
         self.assertErrorReply(managementPayload(Ok()), 501)
 
-    def testGreetingInMessage(self):
+    def test_greetingInMessage(self):
         """
         ``<greeting>`` in a ``MSG`` is 501.
         """
         self.assertErrorReply(managementPayload(Greeting()), 501)
 
-    def testStartWithoutProfile(self):
+    def test_startWithoutProfile(self):
         """
         A start naming no profile is 501.
         """
@@ -1397,7 +1397,7 @@ class ManagementErrorTests(SessionTestCase):
             Message(b"<start number='1' />", contentType=BEEP_XML).toPayload(), 501
         )
 
-    def testEntityDeclaration(self):
+    def test_entityDeclaration(self):
         """
         A document type declaration is 500, without expansion.
         """
@@ -1428,13 +1428,13 @@ class PoorlyFormedTests(SessionTestCase):
         self.peer.read()
         return msgno
 
-    def testBadFraming(self):
+    def test_badFraming(self):
         """
         A syntax error in a frame header ends the session.
         """
         self.assertViolated(self.peer, self.peer.deliver(b"XYZ 1 0 . 0 0\r\nEND\r\n"), "keyword")
 
-    def testFramesBeforeTheErrorAreProcessed(self):
+    def test_framesBeforeTheErrorAreProcessed(self):
         """
         Frames before a poorly formed one in the same read are reported
         first.
@@ -1446,13 +1446,13 @@ class PoorlyFormedTests(SessionTestCase):
         )
         self.assertViolated(self.peer, events, "99", before=[MessageReceived])
 
-    def testUnknownChannel(self):
+    def test_unknownChannel(self):
         """
         A frame on a channel that is not open ends the session.
         """
         self.assertViolated(self.peer, self.peer.deliver(self.peer.frame(MSG, 3, 0)), "channel 3")
 
-    def testWrongSeqno(self):
+    def test_wrongSeqno(self):
         """
         A sequence number other than the expected one ends the session.
         """
@@ -1460,7 +1460,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.frame(MSG, self.channel, 1, b"\r\n", seqno=4))
         self.assertViolated(self.peer, events, "seqno")
 
-    def testMsgnoInUse(self):
+    def test_msgnoInUse(self):
         """
         A ``MSG`` reusing a message number we have not yet answered ends the
         session.
@@ -1471,14 +1471,14 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.frame(MSG, self.channel, 5, b"\r\nb"))
         self.assertViolated(self.peer, events, "5")
 
-    def testReplyToUnsentMessage(self):
+    def test_replyToUnsentMessage(self):
         """
         A reply to a message number we never sent ends the session.
         """
         events = self.peer.deliver(self.peer.frame(RPY, self.channel, 7, b"\r\n"))
         self.assertViolated(self.peer, events, "7")
 
-    def testReplyToAnsweredMessage(self):
+    def test_replyToAnsweredMessage(self):
         """
         A second reply to a message already completely answered ends the
         session.
@@ -1490,7 +1490,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.frame(RPY, self.channel, msgno, b"\r\nr"))
         self.assertViolated(self.peer, events, str(msgno))
 
-    def testReplyAfterNul(self):
+    def test_replyAfterNul(self):
         """
         A frame for a message whose ``NUL`` has arrived ends the session.
         """
@@ -1501,7 +1501,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.frame(ANS, self.channel, msgno, b"\r\n", ansno=0))
         self.assertViolated(self.peer, events, str(msgno))
 
-    def testReplyBeforeMessageSent(self):
+    def test_replyBeforeMessageSent(self):
         """
         A reply to a ``MSG`` still queued (not one octet sent) ends the
         session.
@@ -1510,7 +1510,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.frame(RPY, self.channel, msgno, b"\r\n"))
         self.assertEventTypes(events, ProtocolViolated)
 
-    def testRpyAfterAns(self):
+    def test_rpyAfterAns(self):
         """
         ``RPY`` after an ``ANS`` to the same ``MSG`` ends the session.
         """
@@ -1522,7 +1522,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.frame(RPY, self.channel, msgno, b"\r\nr"))
         self.assertViolated(self.peer, events, "ANS")
 
-    def testErrAfterAns(self):
+    def test_errAfterAns(self):
         """
         ``ERR`` after an ``ANS`` to the same ``MSG`` ends the session.
         """
@@ -1531,7 +1531,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.frame(ERR, self.channel, msgno, b"\r\nr"))
         self.assertViolated(self.peer, events, "ANS")
 
-    def testIntermediateNul(self):
+    def test_intermediateNul(self):
         """
         A ``NUL`` with the ``*`` indicator ends the session.
         """
@@ -1539,7 +1539,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.frame(NUL, self.channel, msgno, more=True))
         self.assertViolated(self.peer, events, "NUL")
 
-    def testNulWithPayload(self):
+    def test_nulWithPayload(self):
         """
         A ``NUL`` with a payload ends the session.
         """
@@ -1547,7 +1547,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.frame(NUL, self.channel, msgno, b"x"))
         self.assertViolated(self.peer, events, "payload")
 
-    def testNulWithEmptyEntityTolerated(self):
+    def test_nulWithEmptyEntityTolerated(self):
         """
         A ``NUL`` carrying just the empty MIME header block (CRLF), as Vortex
         sends it, is accepted: a documented tolerance.
@@ -1558,7 +1558,7 @@ class PoorlyFormedTests(SessionTestCase):
             [AnswersCompleted(self.channel, msgno)],
         )
 
-    def testNulWhileAnswerIncomplete(self):
+    def test_nulWhileAnswerIncomplete(self):
         """
         A ``NUL`` while an ``ANS`` still lacks its final frame ends the
         session.
@@ -1571,7 +1571,7 @@ class PoorlyFormedTests(SessionTestCase):
         )
         self.assertViolated(self.peer, events, "incomplete", before=[AnswerReceived])
 
-    def testInterleavedAnswersAllowed(self):
+    def test_interleavedAnswersAllowed(self):
         """
         ``ANS`` frames of different answers to one ``MSG`` may interleave
         (RFC 3080 section 2.2.1.1).
@@ -1593,7 +1593,7 @@ class PoorlyFormedTests(SessionTestCase):
             ],
         )
 
-    def testInterleavedMessages(self):
+    def test_interleavedMessages(self):
         """
         A frame of another message after an intermediate (``*``) frame ends
         the session.
@@ -1604,7 +1604,7 @@ class PoorlyFormedTests(SessionTestCase):
         )
         self.assertViolated(self.peer, events, "interrupts")
 
-    def testInterleavedReplyAndMessage(self):
+    def test_interleavedReplyAndMessage(self):
         """
         The peer's ``MSG`` in the middle of its multi-frame reply on the same
         channel ends the session.
@@ -1616,7 +1616,7 @@ class PoorlyFormedTests(SessionTestCase):
         )
         self.assertViolated(self.peer, events, "interrupts")
 
-    def testKeywordChange(self):
+    def test_keywordChange(self):
         """
         A message whose frames change keyword (``RPY`` then ``ERR``) ends the
         session.
@@ -1628,7 +1628,7 @@ class PoorlyFormedTests(SessionTestCase):
         )
         self.assertViolated(self.peer, events, "interrupts")
 
-    def testOverWindow(self):
+    def test_overWindow(self):
         """
         Octets past the window we advertised end the session.
         """
@@ -1638,14 +1638,14 @@ class PoorlyFormedTests(SessionTestCase):
         )
         self.assertViolated(self.peer, events, "window")
 
-    def testSeqUnknownChannel(self):
+    def test_seqUnknownChannel(self):
         """
         A ``SEQ`` for a channel that is not open ends the session.
         """
         events = self.peer.deliver(encodeFrame(SeqFrame(9, 0, 4096)))
         self.assertViolated(self.peer, events, "9")
 
-    def testSeqUnsentOctets(self):
+    def test_seqUnsentOctets(self):
         """
         A ``SEQ`` acknowledging octets we never sent ends the session.
         """
@@ -1654,7 +1654,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(encodeFrame(SeqFrame(self.channel, 6, 4096)))
         self.assertViolated(self.peer, events, "never sent")
 
-    def testSeqBackwards(self):
+    def test_seqBackwards(self):
         """
         A ``SEQ`` whose acknowledgement goes back ends the session.
         """
@@ -1663,7 +1663,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(encodeFrame(SeqFrame(self.channel, 2, 4096)))
         self.assertViolated(self.peer, events, "never sent")
 
-    def testDataBeforeGreeting(self):
+    def test_dataBeforeGreeting(self):
         """
         A frame before the peer's greeting ends the session.
         """
@@ -1671,7 +1671,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = peer.deliver(peer.request(Start(1, (ProfileElement(URI),))))
         self.assertViolated(peer, events, "greeting")
 
-    def testGreetingNotGreeting(self):
+    def test_greetingNotGreeting(self):
         """
         A first reply that is not ``<greeting>`` ends the session.
         """
@@ -1679,7 +1679,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = peer.deliver(peer.management(RPY, 0, Ok()))
         self.assertViolated(peer, events, "greeting")
 
-    def testGreetingUnparseable(self):
+    def test_greetingUnparseable(self):
         """
         A greeting that is not XML ends the session.
         """
@@ -1687,14 +1687,14 @@ class PoorlyFormedTests(SessionTestCase):
         events = peer.deliver(peer.frame(RPY, 0, 0, b"\r\n<greeting"))
         self.assertViolated(peer, events, "unparseable")
 
-    def testSecondGreeting(self):
+    def test_secondGreeting(self):
         """
         A second greeting answers no message: the session ends.
         """
         events = self.peer.deliver(self.peer.management(RPY, 0, Greeting()))
         self.assertEventTypes(events, ProtocolViolated)
 
-    def testUnparseableChannelZeroReply(self):
+    def test_unparseableChannelZeroReply(self):
         """
         A channel-0 reply that is not XML ends the session.
         """
@@ -1703,7 +1703,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.frame(RPY, 0, request.msgno, b"\r\n<profile"))
         self.assertViolated(self.peer, events, "unparseable")
 
-    def testWrongElementInStartReply(self):
+    def test_wrongElementInStartReply(self):
         """
         A start answered with ``<ok />`` ends the session.
         """
@@ -1712,7 +1712,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.management(RPY, request.msgno, Ok()))
         self.assertViolated(self.peer, events, "profile")
 
-    def testStartReplyWithUnproposedProfile(self):
+    def test_startReplyWithUnproposedProfile(self):
         """
         A start accepted with a profile we did not propose ends the session.
         """
@@ -1721,7 +1721,7 @@ class PoorlyFormedTests(SessionTestCase):
         events = self.peer.deliver(self.peer.management(RPY, request.msgno, ProfileElement(OTHER)))
         self.assertViolated(self.peer, events, OTHER)
 
-    def testErrWithoutError(self):
+    def test_errWithoutError(self):
         """
         A channel-0 ``ERR`` that does not carry ``<error>`` ends the session.
         """
@@ -1741,20 +1741,20 @@ class LocalErrorTests(SessionTestCase):
         self.pair = SessionPair()
         self.channel = self.pair.openChannel()
 
-    def testSendOnUnknownChannel(self):
+    def test_sendOnUnknownChannel(self):
         """
         A message on a channel that is not open is refused.
         """
         self.assertRaises(LocalProtocolError, self.pair.initiator.sendMessage, 7, Message())
         self.assertEqual(self.pair.initiator.dataToSend(), b"")
 
-    def testSendOnChannelZero(self):
+    def test_sendOnChannelZero(self):
         """
         Channel 0 carries only channel management.
         """
         self.assertRaises(LocalProtocolError, self.pair.initiator.sendMessage, 0, Message())
 
-    def testReplyTwice(self):
+    def test_replyTwice(self):
         """
         A second reply to one message is refused.
         """
@@ -1772,7 +1772,7 @@ class LocalErrorTests(SessionTestCase):
             self.pair.pump().initiator, [ReplyReceived(self.channel, msgno, Message())]
         )
 
-    def testReplyToUnknownMessage(self):
+    def test_replyToUnknownMessage(self):
         """
         A reply to a message never received is refused.
         """
@@ -1783,7 +1783,7 @@ class LocalErrorTests(SessionTestCase):
             LocalProtocolError, self.pair.listener.sendAnswer, self.channel, 3, Message()
         )
 
-    def testMixRpyAndAns(self):
+    def test_mixRpyAndAns(self):
         """
         ``RPY``/``ERR`` and ``ANS``/``NUL`` do not mix in one reply.
         """
@@ -1808,7 +1808,7 @@ class LocalErrorTests(SessionTestCase):
             ],
         )
 
-    def testStartBeforeGreeting(self):
+    def test_startBeforeGreeting(self):
         """
         Starting a channel before the peer's greeting is refused.
         """
@@ -1817,7 +1817,7 @@ class LocalErrorTests(SessionTestCase):
         self.assertRaises(LocalProtocolError, session.startChannel, [URI])
         self.assertRaises(LocalProtocolError, session.closeChannel, 0)
 
-    def testCommandsAfterViolation(self):
+    def test_commandsAfterViolation(self):
         """
         After a protocol violation, commands are refused.
         """
@@ -1825,7 +1825,7 @@ class LocalErrorTests(SessionTestCase):
         peer.deliver(b"garbage\r\n")
         self.assertRaises(LocalProtocolError, peer.session.startChannel, [URI])
 
-    def testNotAMessage(self):
+    def test_notAMessage(self):
         """
         A message must be a :class:`Message` or ``bytes``.
         """
@@ -2064,7 +2064,7 @@ class SessionMachineTests(SynchronousTestCase):
     Property tests over random exchanges.
     """
 
-    def testRandomExchanges(self):
+    def test_randomExchanges(self):
         """
         Random exchanges between two sessions never violate the protocol and
         every ``MSG`` gets exactly its reply, in order per channel.
