@@ -10,11 +10,10 @@ from typing import Optional
 from twisted.internet import defer
 
 from beepy.core.codes import ReplyCode
-from beepy.core.errors import BEEPError, LocalProtocolError
-from beepy.core.management import BEEP_XML, parseManagement
+from beepy.core.errors import LocalProtocolError
 from beepy.core.mime import Message
 
-__all__ = ["Channel", "ChannelStart", "errorFromMessage"]
+__all__ = ["Channel", "ChannelStart"]
 
 
 @dataclass
@@ -31,28 +30,6 @@ class ChannelStart:
     content: Optional[bytes] = None
     serverName: Optional[str] = None
     replyContent: Optional[bytes] = None
-
-
-def errorFromMessage(message):
-    """
-    The :class:`BEEPError` an ``ERR`` reply stands for.
-
-    An ``application/beep+xml`` ``<error>`` element (what beepy and beepcore
-    send) gives its code and text; any other payload gives 554 with the body
-    as text.  Either way the error's ``message`` attribute is the reply.
-    """
-    error = None
-    if message.contentType.split(";")[0].strip().lower() == BEEP_XML:
-        try:
-            element = parseManagement(message.body)
-        except BEEPError:
-            element = None
-        if isinstance(element, BEEPError):
-            error = element
-    if error is None:
-        error = BEEPError(ReplyCode.TRANSACTION_FAILED, message.body.decode("utf-8", "replace"))
-    error.message = message
-    return error
 
 
 class _PendingReply:

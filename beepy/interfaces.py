@@ -45,8 +45,9 @@ class IProfile(Interface):
         A ``MSG`` arrived on the channel.
 
         :param message: the :class:`beepy.Message`.
-        :return: the reply: a :class:`beepy.Message` or ``bytes`` (sent as
-            ``RPY``); a :class:`beepy.Answers`, or any other iterable or
+        :return: the reply: a :class:`beepy.Message` or ``bytes`` (the body
+            of one, sent as ``RPY``); a :class:`beepy.Answers`, or any other
+            iterable (but not a ``str``) or
             asynchronous iterable of messages (sent as ``ANS`` frames, then
             ``NUL``); or a ``Deferred`` of one of those.  Raise (or fail with)
             :class:`beepy.BEEPError` to answer with ``ERR``; any other

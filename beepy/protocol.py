@@ -15,16 +15,28 @@ from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from beepy.channel import Channel, ChannelStart, errorFromMessage
+from beepy.channel import Channel, ChannelStart
 from beepy.core import events
 from beepy.core.codes import ReplyCode
 from beepy.core.errors import BEEPError, LocalProtocolError
-from beepy.core.management import ProfileElement
+from beepy.core.management import ProfileElement, errorFromMessage
 from beepy.core.mime import Message
 from beepy.core.session import Session, SessionConfig
 from beepy.profile import Answers
 
 __all__ = ["BEEPProtocol"]
+
+
+def _asMessage(reply):
+    """
+    In the application API, ``bytes`` are always a body with the default
+    headers, never a ready payload.
+    """
+    if isinstance(reply, (bytes, bytearray)):
+        return Message(reply)
+    if isinstance(reply, Message):
+        return reply
+    raise TypeError(f"a reply is a Message or bytes, not {reply!r}")
 
 
 class _AnswerSink:
@@ -38,10 +50,12 @@ class _AnswerSink:
         self._msgno = msgno
 
     def answer(self, message):
+        message = _asMessage(message)
         self._session._send(lambda core: core.sendAnswer(self._number, self._msgno, message))
 
     def finish(self):
-        self._session._send(lambda core: core.sendNul(self._number, self._msgno))
+        if self._session._answerable(self._number):
+            self._session._send(lambda core: core.sendNul(self._number, self._msgno))
 
 
 class BEEPProtocol(Protocol):
@@ -63,6 +77,7 @@ class BEEPProtocol(Protocol):
         self._releaseWaiters = []
         self._closeNotifications = []
         self._violation = None
+        self._refusal = None
         self._lostReason = None
         self.peerGreeting = None
 
@@ -95,6 +110,8 @@ class BEEPProtocol(Protocol):
         """
         if self.peerGreeting is not None:
             return defer.succeed(self)
+        if self._refusal is not None:
+            return defer.fail(self._refusal)
         if self._lostReason is not None:
             return defer.fail(self._lostReason)
         waiter = defer.Deferred()
@@ -144,8 +161,9 @@ class BEEPProtocol(Protocol):
         Release the session: close every channel, then channel 0.
 
         :return: a ``Deferred`` that fires with ``None`` once the peer agreed
-            (the connection then closes), or fails with the peer's
-            :class:`beepy.BEEPError` if it declined (the session goes on).
+            (the connection then closes; ``notifyClose`` tells when it has),
+            or fails with the peer's :class:`beepy.BEEPError` if it declined
+            a channel close or the release (the session goes on).
         """
         if self._lostReason is not None:
             return defer.succeed(None)
@@ -153,6 +171,17 @@ class BEEPProtocol(Protocol):
         gathered = defer.gatherResults(closes, consumeErrors=True)
         gathered.addErrback(lambda failure: failure.value.subFailure)
         return gathered.addCallback(lambda _: self._release(code, text))
+
+    def releaseRequested(self, code, text):
+        """
+        The peer asks to release the session.  Override to decide otherwise.
+
+        :return: like :meth:`beepy.interfaces.IProfile.closeRequested`:
+            ``True``/``None`` to accept, ``False`` to refuse with 550, a
+            :class:`beepy.BEEPError` raised to refuse with its code, or a
+            ``Deferred`` of one of those.
+        """
+        return True
 
     # -- Protocol ---------------------------------------------------------
 
@@ -202,9 +231,10 @@ class BEEPProtocol(Protocol):
         if data:
             self.transport.write(data)
         for number in [n for n in self._channels if n not in self._session.channels]:
-            self._channels.pop(number)._closed(
-                Failure(error.ConnectionDone(f"channel {number} closed")), clean=True
-            )
+            # A profile's channelClosed may call back in here and get first.
+            channel = self._channels.pop(number, None)
+            if channel is not None:
+                channel._closed(Failure(error.ConnectionDone(f"channel {number} closed")), clean=True)
         if self._session.released:
             self.transport.loseConnection()
 
@@ -237,6 +267,7 @@ class BEEPProtocol(Protocol):
 
     def _sessionRefused(self, event):
         self._log.warn("{peer} refused the session: {error}", peer=self._peer(), error=event.error)
+        self._refusal = event.error
         waiters, self._greetingWaiters = self._greetingWaiters, []
         for waiter in waiters:
             waiter.errback(event.error)
@@ -293,26 +324,26 @@ class BEEPProtocol(Protocol):
 
     def _channelCloseRequested(self, event):
         if event.number == 0:
-            self._session.acceptClose(0)
-            return
-        channel = self._channels[event.number]
-        decision = (
-            defer.maybeDeferred(channel.profile.closeRequested, event.code, event.text)
-            if channel.profile is not None
-            else defer.succeed(True)
-        )
+            decide = self.releaseRequested
+        else:
+            profile = self._channels[event.number].profile
+            decide = profile.closeRequested if profile is not None else lambda code, text: True
+        decision = defer.maybeDeferred(decide, event.code, event.text)
         decision.addCallbacks(
             self._answerClose,
             self._refuseClose,
             callbackArgs=(event.number,),
             errbackArgs=(event.number,),
         )
+        decision.addErrback(
+            lambda failure: self._log.failure("failed to answer a close", failure)
+        )
 
     def _answerClose(self, accepted, number):
         if self._lostReason is not None:
             return
         if accepted is False:
-            refusal = BEEPError(ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "the profile declined to close")
+            refusal = BEEPError(ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "declined to close")
             self._send(lambda core: core.refuseClose(number, refusal))
         else:
             self._send(lambda core: core.acceptClose(number))
@@ -332,6 +363,11 @@ class BEEPProtocol(Protocol):
         pass
 
     def _channelCloseFailed(self, event):
+        if event.number == 0:
+            waiters, self._releaseWaiters = self._releaseWaiters, []
+            for waiter in waiters:
+                waiter.errback(event.error)
+            return
         channel = self._channels.get(event.number)
         if channel is not None:
             channel._closeFailed(event.error)
@@ -356,43 +392,65 @@ class BEEPProtocol(Protocol):
             )
         )
 
+    def _answerable(self, number):
+        """
+        Whether replies can still go out on channel ``number``.
+        """
+        return self._lostReason is None and number in self._session.channels
+
     def _sendReply(self, result, number, msgno):
-        if self._lostReason is not None or number not in self._session.channels:
+        if not self._answerable(number):
             return
         if isinstance(result, (Message, bytes, bytearray)):
-            self._send(lambda core: core.sendReply(number, msgno, result))
+            reply = _asMessage(result)
+            self._send(lambda core: core.sendReply(number, msgno, reply))
         elif isinstance(result, Answers):
             result._attach(_AnswerSink(self, number, msgno))
+        elif isinstance(result, (str, collections.abc.Mapping)):
+            raise TypeError(f"a profile replied with {result!r}, not a message or answers")
         elif isinstance(result, collections.abc.AsyncIterable):
             return defer.Deferred.fromCoroutine(self._streamAnswers(result, number, msgno))
         elif isinstance(result, collections.abc.Iterable):
-            sink = _AnswerSink(self, number, msgno)
-            try:
-                for answer in result:
-                    sink.answer(answer)
-            finally:
-                self._finishAnswers(sink)
+            return self._iterateAnswers(iter(result), number, msgno)
         else:
             raise TypeError(f"a profile replied with {result!r}, not a message or answers")
 
-    async def _streamAnswers(self, answers, number, msgno):
+    def _iterateAnswers(self, answers, number, msgno):
+        # Whatever fails before the first answer is still an ERR.
+        try:
+            first = next(answers)
+        except StopIteration:
+            self._send(lambda core: core.sendNul(number, msgno))
+            return
+        first = _asMessage(first)
         sink = _AnswerSink(self, number, msgno)
         try:
-            async for answer in answers:
+            sink.answer(first)
+            for answer in answers:
                 sink.answer(answer)
-        finally:
-            self._finishAnswers(sink)
+        except Exception:
+            self._log.failure("answers on channel {channel} failed midway", channel=number)
+        sink.finish()
 
-    def _finishAnswers(self, sink):
-        """
-        End a stream of answers with NUL even if producing them failed: once
-        an ANS has gone, an ERR can no longer replace it.
-        """
-        if self._lostReason is None and sink._number in self._session.channels:
-            sink.finish()
+    async def _streamAnswers(self, answers, number, msgno):
+        iterator = answers.__aiter__()
+        try:
+            first = await iterator.__anext__()
+        except StopAsyncIteration:
+            self._send(lambda core: core.sendNul(number, msgno))
+            return
+        first = _asMessage(first)
+        sink = _AnswerSink(self, number, msgno)
+        try:
+            sink.answer(first)
+            async for answer in iterator:
+                sink.answer(answer)
+        except Exception:
+            self._log.failure("answers on channel {channel} failed midway", channel=number)
+        sink.finish()
 
     def _sendError(self, failure, number, msgno):
-        if self._lostReason is not None or number not in self._session.channels:
+        if not self._answerable(number):
             return
         if failure.check(BEEPError):
             refusal = failure.value

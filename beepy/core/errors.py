@@ -39,6 +39,7 @@ class BEEPError(Exception):
             code = ReplyCode(code)
         except ValueError:
             code = int(code)
+        text = str(text)
         super().__init__(code, text)
         self.code = code
         self.text = text

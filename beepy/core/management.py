@@ -35,6 +35,7 @@ __all__ = [
     "Ok",
     "parseManagement",
     "encodeManagement",
+    "errorFromMessage",
     "BEEP_XML",
     "MAX_PIGGYBACK",
     "DEFAULT_MAX_XML_SIZE",
@@ -154,6 +155,8 @@ def _parseXML(data, maxSize):
         raise BEEPError(
             ReplyCode.GENERAL_SYNTAX_ERROR, f"malformed XML: {expat.errors.messages[e.code]}"
         ) from None
+    except (LookupError, ValueError) as e:  # e.g. an unknown encoding declared
+        raise BEEPError(ReplyCode.GENERAL_SYNTAX_ERROR, f"unreadable XML: {e}") from None
     return builder.root
 
 
@@ -173,7 +176,7 @@ def _integer(node, name, maximum, required=True, default=None):
     if value is None:
         return default
     value = value.strip()
-    if not value.isdigit() or not value.isascii() or int(value) > maximum:
+    if not (value.isascii() and value.isdigit() and len(value) <= 10) or int(value) > maximum:
         raise _invalid(f"<{node.name}> has an invalid {name} {value!r}")
     return int(value)
 
@@ -282,9 +285,20 @@ def parseManagement(data, maxSize=DEFAULT_MAX_XML_SIZE):
 _CDATA_SAFE = re.compile("(?:(?!]]>)[\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff])*")
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _text(text):
+    """
+    Escape ``text`` for element content; characters XML cannot carry at all
+    become U+FFFD rather than making the whole element unreadable.
+    """
+    return escape(_NOT_XML.sub("\ufffd", str(text)))
+
+
 def _quote(text):
     # Single quotes, as Vortex and beepcore write them.
-    return "'" + escape(text, {"'": "&apos;", '"': "&quot;"}) + "'"
+    return "'" + _text(text).replace("'", "&apos;").replace('"', "&quot;") + "'"
 
 
 def _encodeProfile(profile):
@@ -335,7 +349,7 @@ def encodeManagement(element):
             [("number", element.number), ("code", int(element.code)), ("xml:lang", element.lang)]
         )
         text = (
-            f"<close{attributes}>{escape(element.text)}</close>"
+            f"<close{attributes}>{_text(element.text)}</close>"
             if element.text
             else f"<close{attributes} />"
         )
@@ -343,7 +357,29 @@ def encodeManagement(element):
         text = "<ok />"
     elif isinstance(element, BEEPError):
         attributes = _encodeAttributes([("code", int(element.code)), ("xml:lang", element.lang)])
-        text = f"<error{attributes}>{escape(element.text)}</error>"
+        text = f"<error{attributes}>{_text(element.text)}</error>"
     else:
         raise TypeError(f"not a channel management element: {element!r}")
     return text.encode("utf-8")
+
+
+def errorFromMessage(message):
+    """
+    The :class:`BEEPError` an ``ERR`` reply on a data channel stands for.
+
+    An ``application/beep+xml`` ``<error>`` element (what beepy and beepcore
+    send) gives its code and text; any other payload gives 554 with the body
+    as text.  Either way the error's ``message`` attribute is the reply.
+    """
+    error = None
+    if message.contentType.split(";")[0].strip().lower() == BEEP_XML:
+        try:
+            element = parseManagement(message.body)
+        except BEEPError:
+            element = None
+        if isinstance(element, BEEPError):
+            error = element
+    if error is None:
+        error = BEEPError(ReplyCode.TRANSACTION_FAILED, message.body.decode("utf-8", "replace"))
+    error.message = message
+    return error

@@ -37,12 +37,12 @@ def _parseHeaderBlock(block):
     for line in block.split(_CRLF):
         if _HEADER_LINE.match(line):
             name, _, value = line.partition(b":")
-            headers.append([name.decode("ascii"), value.strip()])
+            headers.append((name.decode("ascii"), [value.strip()]))
         elif headers and _CONTINUATION.match(line):
-            headers[-1][1] += b" " + line.strip()
+            headers[-1][1].append(line.strip())
         else:
             return None
-    return tuple((name, value.decode("latin-1")) for name, value in headers)
+    return tuple((name, b" ".join(parts).decode("latin-1")) for name, parts in headers)
 
 
 class Message:

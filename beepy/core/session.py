@@ -10,6 +10,7 @@ acts on the events it returns, calls its commands, and writes what
 :meth:`Session.dataToSend` gives.
 """
 
+import collections
 import enum
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from beepy.core.channel import (
 from beepy.core.codec import DEFAULT_MAX_HEADER_LENGTH, FrameDecoder, encodeFrame
 from beepy.core.codes import ReplyCode
 from beepy.core.errors import BEEPError, LocalProtocolError, RemoteProtocolError
-from beepy.core.frames import MAX_CHANNEL, SEQNO_MODULUS, DataFrame, FrameType, SeqFrame
+from beepy.core.frames import MAX_ANSNO, MAX_CHANNEL, SEQNO_MODULUS, DataFrame, FrameType, SeqFrame
 from beepy.core.management import (
     BEEP_XML,
     DEFAULT_MAX_XML_SIZE,
@@ -90,10 +91,6 @@ class SessionConfig:
             raise ValueError("maxFrameSize and maxChannels must be positive")
 
 
-def _violation(text):
-    return RemoteProtocolError(text)
-
-
 def _managementPayload(element):
     return Message(encodeManagement(element), contentType=BEEP_XML).toPayload()
 
@@ -125,6 +122,8 @@ class Session:
         self._pendingCloses = {}  # number -> channel-0 msgno, for the peer's closes
         self._ownStarts = set()  # numbers of our starts awaiting the peer's answer
         self._announcements = False  # a start reply left during this dataToSend
+        # Channels closed lately, whose SEQs may still be on the way.
+        self._recentlyClosed = collections.OrderedDict()
         self._nextChannel = 1 if role is Role.INITIATOR else 2
 
     # -- Inspection ------------------------------------------------------
@@ -222,14 +221,16 @@ class Session:
         if profile.uri not in {candidate.uri for candidate in candidates}:
             self._pendingStarts[number] = (msgno, candidates)
             raise LocalProtocolError(f"the peer did not propose {profile.uri}")
+        self._recentlyClosed.pop(number, None)
         self._channels[number] = Channel(number, profile.uri, self.config.receiveWindow)
         self._queueReply(
             self._channels[0], msgno, RPY, _managementPayload(profile), self._announcer(number)
         )
 
     def refuseStart(self, number, error):
+        payload = _managementPayload(error)
         msgno, _ = self._takePendingStart(number)
-        self._queueReply(self._channels[0], msgno, ERR, _managementPayload(error))
+        self._queueReply(self._channels[0], msgno, ERR, payload)
 
     def acceptClose(self, number):
         """
@@ -252,8 +253,9 @@ class Session:
             self._queueReply(self._channels[0], msgno, RPY, _managementPayload(Ok()))
 
     def refuseClose(self, number, error):
+        payload = _managementPayload(error)
         msgno = self._takePendingClose(number)
-        self._queueReply(self._channels[0], msgno, ERR, _managementPayload(error))
+        self._queueReply(self._channels[0], msgno, ERR, payload)
 
     # -- Messages --------------------------------------------------------
 
@@ -297,11 +299,14 @@ class Session:
         :return: its answer number.
         """
         self._checkNotTerminated()
+        payload = self._payload(message)
         channel = self._dataChannel(number)
         reply = self._openReply(channel, msgno, "ANS")
         ansno = reply.nextAnsno
+        if ansno > MAX_ANSNO:
+            raise LocalProtocolError(f"MSG {msgno} already has {MAX_ANSNO + 1} answers")
         reply.nextAnsno += 1
-        reply.queued.append(OutgoingMessage(ANS, msgno, self._payload(message), ansno))
+        reply.queued.append(OutgoingMessage(ANS, msgno, payload, ansno))
         self._releaseReplies(channel)
         return ansno
 
@@ -447,7 +452,7 @@ class Session:
             if channel.acceptedClose is not None and not channel.busy
         ]
         for channel in quiet:
-            del self._channels[channel.number]
+            self._forget(channel.number)
             self._queueReply(
                 self._channels[0], channel.acceptedClose, RPY, _managementPayload(Ok())
             )
@@ -510,11 +515,15 @@ class Session:
     def _receiveSeq(self, frame):
         channel = self._channels.get(frame.channel)
         if channel is None:
-            raise _violation(f"SEQ for channel {frame.channel}, which is not open")
+            if frame.channel in self._recentlyClosed:
+                # The peer read our last frames before our <ok /> or its
+                # reply to our close: a harmless race, not a bad frame.
+                return
+            raise RemoteProtocolError(f"SEQ for channel {frame.channel}, which is not open")
         # RFC 3081 section 3.1.3: the ackno may not go back, nor past what we sent.
         acknowledged = seqnoDistance(channel.peerAckno, frame.ackno)
         if acknowledged > seqnoDistance(channel.peerAckno, channel.sendSeqno):
-            raise _violation(
+            raise RemoteProtocolError(
                 f"SEQ on channel {frame.channel} acknowledges octet {frame.ackno}, "
                 f"which was never sent"
             )
@@ -524,19 +533,19 @@ class Session:
     def _receiveDataFrame(self, frame):
         channel = self._channels.get(frame.channel)
         if channel is None:
-            raise _violation(f"{frame.type.name} on channel {frame.channel}, which is not open")
+            raise RemoteProtocolError(f"{frame.type.name} on channel {frame.channel}, which is not open")
         if self.peerGreeting is None and not (
             frame.channel == 0 and frame.msgno == 0 and frame.type in (RPY, ERR)
         ):
-            raise _violation(f"{frame.type.name} before the peer's greeting")
+            raise RemoteProtocolError(f"{frame.type.name} before the peer's greeting")
         if frame.seqno != channel.receiveSeqno:
-            raise _violation(
+            raise RemoteProtocolError(
                 f"{frame.type.name} on channel {frame.channel} has seqno {frame.seqno}, "
                 f"expected {channel.receiveSeqno}"
             )
         size = len(frame.payload)
         if seqnoDistance(channel.receiveAckno, channel.receiveSeqno) + size > channel.advertisedWindow:
-            raise _violation(
+            raise RemoteProtocolError(
                 f"{frame.type.name} on channel {frame.channel} overruns the "
                 f"{channel.advertisedWindow}-octet window"
             )
@@ -545,7 +554,7 @@ class Session:
             frame.msgno,
         ):
             kind, msgno = channel.lastIntermediate
-            raise _violation(
+            raise RemoteProtocolError(
                 f"{frame.type.name} {frame.msgno} on channel {frame.channel} interrupts "
                 f"{kind.name} {msgno}, whose final frame has not arrived"
             )
@@ -559,7 +568,7 @@ class Session:
     def _receiveMsgFrame(self, channel, frame):
         if channel.partial is None:
             if frame.msgno in channel.replies:
-                raise _violation(
+                raise RemoteProtocolError(
                     f"MSG {frame.msgno} on channel {frame.channel} reuses a message "
                     f"number still awaiting our reply"
                 )
@@ -606,7 +615,7 @@ class Session:
     def _discard(self, channel, frameType, msgno, size):
         isReply = frameType is not MSG
         if isReply and channel.number == 0:
-            raise _violation(f"a channel 0 reply of {size} octets exceeds the XML size limit")
+            raise RemoteProtocolError(f"a channel 0 reply of {size} octets exceeds the XML size limit")
         self._events.append(events.MessageDiscarded(channel.number, msgno, isReply, size))
         if not isReply:
             error = BEEPError(
@@ -616,9 +625,11 @@ class Session:
             self._queueReply(channel, msgno, ERR, _managementPayload(error))
 
     def _receiveReplyFrame(self, channel, frame):
+        if channel.number == 0 and frame.type in (ANS, NUL):
+            raise RemoteProtocolError(f"{frame.type.name} on channel 0, which answers only RPY or ERR")
         outstanding = channel.outstanding.get(frame.msgno)
         if outstanding is None or not (outstanding.request is None or outstanding.request.started):
-            raise _violation(
+            raise RemoteProtocolError(
                 f"{frame.type.name} on channel {frame.channel} for msgno {frame.msgno}, "
                 f"which awaits no reply"
             )
@@ -633,7 +644,7 @@ class Session:
             return
         if outstanding.answered:
             if frame.type is not NUL:
-                raise _violation(
+                raise RemoteProtocolError(
                     f"{frame.type.name} {frame.msgno} on channel {frame.channel} "
                     f"after ANS replies to the same MSG"
                 )
@@ -674,12 +685,12 @@ class Session:
 
     def _receiveNul(self, channel, frame, outstanding):
         if frame.more:
-            raise _violation(f"NUL {frame.msgno} on channel {frame.channel} is not final")
+            raise RemoteProtocolError(f"NUL {frame.msgno} on channel {frame.channel} is not final")
         # RFC 3080 wants an empty NUL; Vortex sends the empty MIME entity.
         if frame.payload not in (b"", _EMPTY_ENTITY):
-            raise _violation(f"NUL {frame.msgno} on channel {frame.channel} carries a payload")
+            raise RemoteProtocolError(f"NUL {frame.msgno} on channel {frame.channel} carries a payload")
         if outstanding.partialAnswers:
-            raise _violation(
+            raise RemoteProtocolError(
                 f"NUL {frame.msgno} on channel {frame.channel} while an ANS is incomplete"
             )
         del channel.outstanding[frame.msgno]
@@ -736,7 +747,8 @@ class Session:
             raise BEEPError(ReplyCode.PARAMETER_INVALID, f"channel {number} is not open")
         if number in self._pendingCloses or channel.acceptedClose is not None:
             raise BEEPError(ReplyCode.PARAMETER_INVALID, f"channel {number} is already closing")
-        if number == 0 and len(self._channels) > 1:
+        # Starts we have not answered yet would be answered after our <ok />.
+        if number == 0 and (len(self._channels) > 1 or self._pendingStarts):
             raise BEEPError(
                 ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "channels are still open on this session"
             )
@@ -750,10 +762,10 @@ class Session:
         try:
             element = parseManagement(Message.fromPayload(payload).body, self.config.maxXMLSize)
         except BEEPError as e:
-            raise _violation(f"unparseable reply on channel 0: {e}") from None
+            raise RemoteProtocolError(f"unparseable reply on channel 0: {e}") from None
         if frameType is ERR:
             if not isinstance(element, BEEPError):
-                raise _violation(f"ERR on channel 0 carries {type(element).__name__}, not <error>")
+                raise RemoteProtocolError(f"ERR on channel 0 carries {type(element).__name__}, not <error>")
             if kind == "greeting":
                 self._events.append(events.SessionRefused(element))
             elif kind == "start":
@@ -767,7 +779,7 @@ class Session:
             return
         if kind == "greeting":
             if not isinstance(element, Greeting):
-                raise _violation(f"the peer's greeting is {type(element).__name__}")
+                raise RemoteProtocolError(f"the peer's greeting is {type(element).__name__}")
             self.peerGreeting = element
             self._events.append(events.GreetingReceived(element))
         elif kind == "start":
@@ -777,10 +789,11 @@ class Session:
 
     def _receiveStartReply(self, number, candidates, element):
         if not isinstance(element, ProfileElement):
-            raise _violation(f"the reply to <start> is {type(element).__name__}, not <profile>")
+            raise RemoteProtocolError(f"the reply to <start> is {type(element).__name__}, not <profile>")
         if element.uri not in {candidate.uri for candidate in candidates}:
-            raise _violation(f"the peer started channel {number} with {element.uri}, not proposed")
+            raise RemoteProtocolError(f"the peer started channel {number} with {element.uri}, not proposed")
         self._ownStarts.discard(number)
+        self._recentlyClosed.pop(number, None)
         channel = Channel(number, element.uri, self.config.receiveWindow)
         channel.announced = True
         self._channels[number] = channel
@@ -788,14 +801,24 @@ class Session:
 
     def _receiveCloseReply(self, number, element):
         if not isinstance(element, Ok):
-            raise _violation(f"the reply to <close> is {type(element).__name__}, not <ok />")
+            raise RemoteProtocolError(f"the reply to <close> is {type(element).__name__}, not <ok />")
         if number == 0:
             self._release()
             self._events.append(events.SessionReleased())
             return
         # A close of ours that crossed the peer's has already removed it.
-        self._channels.pop(number, None)
+        if number in self._channels:
+            self._forget(number)
         self._events.append(events.ChannelClosed(number))
+
+    def _forget(self, number):
+        """
+        Remove a closed channel, remembering its number for a while.
+        """
+        del self._channels[number]
+        self._recentlyClosed[number] = None
+        while len(self._recentlyClosed) > self.config.maxChannels:
+            self._recentlyClosed.popitem(last=False)
 
     def _release(self):
         self.released = True
@@ -851,8 +874,8 @@ class Session:
         self._checkNotTerminated()
         if self.peerGreeting is None:
             raise LocalProtocolError("the peer's greeting has not arrived")
-        if self.released:
-            raise LocalProtocolError("the session is released")
+        if self.released or self._channels[0].closing:
+            raise LocalProtocolError("the session is released or being released")
 
     @staticmethod
     def _payload(message):

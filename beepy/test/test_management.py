@@ -567,3 +567,34 @@ class ErrorTests(SynchronousTestCase):
             parseManagement(text.encode("utf-8"))
         except BEEPError as error:
             self.assertIn(int(error.code), (500, 501))
+
+
+class HostileXMLTests(SynchronousTestCase):
+    """
+    Inputs a review found escaping as exceptions other than BEEPError.
+    """
+
+    def test_hugeNumber(self):
+        """
+        A number attribute thousands of digits long is invalid, not a crash.
+        """
+        error = self.assertRaises(
+            BEEPError, parseManagement, b"<close number='" + b"1" * 5000 + b"' code='200' />"
+        )
+        self.assertEqual(error.code, 501)
+
+    def test_unknownEncoding(self):
+        """
+        An XML declaration naming an unknown encoding is a 500.
+        """
+        error = self.assertRaises(
+            BEEPError, parseManagement, b"<?xml version='1.0' encoding='x-bogus'?><ok />"
+        )
+        self.assertEqual(error.code, 500)
+
+    def test_nonXMLCharactersInText(self):
+        """
+        Characters XML cannot carry become U+FFFD in close and error text.
+        """
+        for element in (BEEPError(550, "a\x00b"), Close(1, 200, "a\x1bb")):
+            self.assertEqual(parseManagement(encodeManagement(element)).text, "a\ufffdb")

@@ -23,6 +23,7 @@ from beepy import (
     SessionConfig,
 )
 from beepy.core.codec import FrameDecoder, encodeFrame
+from beepy.core.management import encodeManagement
 from beepy.core.frames import DataFrame, FrameType
 from beepy.core.errors import RemoteProtocolError
 from beepy.factory import BEEPServerFactory
@@ -550,3 +551,115 @@ class ViolationTests(SessionTestsMixin, SynchronousTestCase):
         waiting = protocol.whenGreeted()
         protocol.connectionLost(error.ConnectionDone())
         self.failureResultOf(waiting, RemoteProtocolError)
+
+
+class ReviewRegressionTests(SessionTestsMixin, SynchronousTestCase):
+    """
+    Cases a review of the Twisted layer found mishandled.
+    """
+
+    def setUp(self):
+        self.factory = RecordingFactory()
+        self.connect([EchoFactory(), self.factory])
+
+    def answer(self, result):
+        channel = self.open([RecordingFactory.uri])
+        sending = self.send(channel, b"x")
+        self.factory.built[0].received[0][1].callback(result)
+        self.pump.flush()
+        return sending
+
+    def test_releaseRefused(self):
+        """
+        When the peer declines the release, close() fails with its error and
+        the session goes on.
+        """
+        self.server.releaseRequested = lambda code, text: defer.fail(
+            BEEPError(550, "still working")
+        )
+        releasing = self.client.close()
+        self.pump.flush()
+        self.assertEqual(self.failureResultOf(releasing, BEEPError).value.text, "still working")
+        self.assertFalse(self.client.transport.disconnecting)
+        self.assertEqual(self.successResultOf(self.send(self.open([ECHO_URI]), b"on")).body, b"on")
+
+    def test_releaseAccepted(self):
+        """
+        releaseRequested returning True (the default) lets the session go.
+        """
+        asked = []
+        self.server.releaseRequested = lambda code, text: asked.append((code, text)) or True
+        releasing = self.client.close(text="bye")
+        self.pump.flush()
+        self.assertIsNone(self.successResultOf(releasing))
+        self.assertEqual(asked, [(200, "bye")])
+
+    def test_errorBeforeFirstAnswer(self):
+        """
+        A generator that raises BEEPError before its first answer is an ERR,
+        not an empty success.
+        """
+
+        def failing():
+            raise BEEPError(554, "no answers today")
+            yield b"never"
+
+        self.assertEqual(self.failureResultOf(self.answer(failing()), BEEPError).value.code, 554)
+
+    def test_asyncErrorBeforeFirstAnswer(self):
+        """
+        The same holds for an asynchronous iterable.
+        """
+
+        async def failing():
+            raise BEEPError(554, "no answers today")
+            yield b"never"
+
+        self.assertEqual(self.failureResultOf(self.answer(failing()), BEEPError).value.code, 554)
+
+    def test_stringReplyRefused(self):
+        """
+        A str is not an iterable of answers: it is answered with ERR 451.
+        """
+        self.assertEqual(self.failureResultOf(self.answer("text"), BEEPError).value.code, 451)
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
+
+    def test_bytesReplyIsABody(self):
+        """
+        bytes returned by a profile are the body of the reply, whatever they
+        look like, as they are when sent.
+        """
+        body = b"note: remember\r\n\r\nthe milk"
+        self.assertEqual(self.successResultOf(self.answer(body)), Message(body))
+
+    def test_whenGreetedAfterRefusal(self):
+        """
+        whenGreeted after a refused session fails with the refusal, not with
+        the connection's end.
+        """
+        transport = StringTransport()
+        protocol = BEEPServerFactory().buildProtocol(None)
+        protocol.makeConnection(transport)
+        refusal = BEEPError(421, "busy")
+        payload = Message(encodeManagement(refusal), contentType="application/beep+xml")
+        protocol.dataReceived(
+            encodeFrame(DataFrame(FrameType.ERR, 0, 0, False, 0, payload.toPayload()))
+        )
+        protocol.connectionLost(error.ConnectionDone())
+        self.assertEqual(self.failureResultOf(protocol.whenGreeted(), BEEPError).value, refusal)
+
+    def test_reentrantChannelClosed(self):
+        """
+        A profile whose channelClosed closes another channel does not break
+        the session.
+        """
+        channels = [self.open([RecordingFactory.uri]) for _ in range(2)]
+
+        class Closer(Profile):
+            def channelClosed(self, reason):
+                channels[1].close()
+
+        channels[0].profile = Closer()
+        self.server.close()
+        self.pump.flush()
+        self.assertEqual(self.client.channels, {})

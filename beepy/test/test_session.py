@@ -2073,3 +2073,91 @@ class SessionMachineTests(SynchronousTestCase):
             SessionMachine,
             settings=settings(max_examples=80, stateful_step_count=35, deadline=None),
         )
+
+
+class ReviewRegressionTests(SessionTestCase):
+    """
+    Cases a review of the core found mishandled.
+    """
+
+    def test_answerOnChannelZeroIsPoorlyFormed(self):
+        """
+        Channel 0 answers only with RPY or ERR: an ANS there is poorly
+        formed (RFC 3080 section 2.2.2.1).
+        """
+        peer = ScriptedPeer(LISTENER)
+        number = peer.session.startChannel([URI])
+        peer.read()
+        events = peer.deliver(peer.frame(ANS, 0, 1, managementPayload(ProfileElement(URI)), ansno=0))
+        self.assertViolated(peer, events, "channel 0")
+
+    def test_seqAfterCloseIsIgnored(self):
+        """
+        A SEQ for a channel whose close we have just accepted is a harmless
+        race (the peer read our last frames before our <ok />), not a
+        violation.
+        """
+        pair = SessionPair()
+        number = pair.openChannel()
+        pair.initiator.closeChannel(number)
+        pair.pump()
+        pair.listener.acceptClose(number)
+        pair.pump()
+        self.assertNotIn(number, pair.listener.channels)
+        late = encodeFrame(SeqFrame(number, 0, 4096))
+        self.assertEqual(pair.listener.receiveData(late), [])
+
+    def test_seqForNeverOpenedChannelIsPoorlyFormed(self):
+        """
+        A SEQ for a channel that was never open still ends the session.
+        """
+        peer = ScriptedPeer(LISTENER)
+        self.assertViolated(peer, peer.deliver(encodeFrame(SeqFrame(9, 0, 4096))), "SEQ")
+
+    def test_releaseRefusedWhileStartUnanswered(self):
+        """
+        A release that arrives while we have not answered a start is
+        refused with 550: our start reply would otherwise follow our <ok />.
+        """
+        peer = ScriptedPeer(LISTENER)
+        peer.deliver(peer.request(Start(1, (ProfileElement(URI),))))
+        peer.deliver(peer.request(Close(0, 200)))
+        peer.read()
+        peer.session.acceptStart(1, URI)
+        peer.read()
+        [(startType, _), (closeType, refusal)] = peer.channelZeroReplies()
+        self.assertEqual((startType, closeType, refusal.code), (RPY, ERR, 550))
+        self.assertFalse(peer.session.released)
+
+    def test_noStartWhileReleasing(self):
+        """
+        Once our release is in flight no new channel may be started.
+        """
+        pair = SessionPair()
+        pair.initiator.closeChannel(0)
+        self.assertRaises(LocalProtocolError, pair.initiator.startChannel, [URI])
+
+    def test_refusalTextWithControlCharacters(self):
+        """
+        Refusal text with characters XML cannot carry still makes a readable
+        <error>, and the channel-0 MSG is answered.
+        """
+        pair = SessionPair()
+        number = pair.initiator.startChannel([URI])
+        pair.pump()
+        pair.listener.refuseStart(number, BEEPError(550, "tape\x0cjammed"))
+        [failed] = ofType(pair.pump().initiator, ChannelStartFailed)
+        self.assertEqual(failed.error.text, "tape\ufffdjammed")
+
+    def test_failedRefusalLeavesRequestPending(self):
+        """
+        A refusal that cannot be encoded leaves the start awaiting an answer
+        instead of silently dropping it.
+        """
+        pair = SessionPair()
+        number = pair.initiator.startChannel([URI])
+        pair.pump()
+        self.assertRaises(TypeError, pair.listener.refuseStart, number, object())
+        pair.listener.refuseStart(number, BEEPError(421, "later"))
+        [failed] = ofType(pair.pump().initiator, ChannelStartFailed)
+        self.assertEqual(failed.error.code, 421)
