@@ -39,6 +39,14 @@ def _asMessage(reply):
     raise TypeError(f"a reply is a Message or bytes, not {reply!r}")
 
 
+async def _asynchronous(iterable):
+    """
+    One path for answers: a plain iterable, walked without ever waiting.
+    """
+    for item in iterable:
+        yield item
+
+
 class _AnswerSink:
     """
     Sends the answers of one one-to-many reply.
@@ -411,28 +419,18 @@ class BEEPProtocol(Protocol):
         elif isinstance(result, collections.abc.AsyncIterable):
             return defer.Deferred.fromCoroutine(self._streamAnswers(result, number, msgno))
         elif isinstance(result, collections.abc.Iterable):
-            return self._iterateAnswers(iter(result), number, msgno)
+            return defer.Deferred.fromCoroutine(
+                self._streamAnswers(_asynchronous(result), number, msgno)
+            )
         else:
             raise TypeError(f"a profile replied with {result!r}, not a message or answers")
 
-    def _iterateAnswers(self, answers, number, msgno):
-        # Whatever fails before the first answer is still an ERR.
-        try:
-            first = next(answers)
-        except StopIteration:
-            self._send(lambda core: core.sendNul(number, msgno))
-            return
-        first = _asMessage(first)
-        sink = _AnswerSink(self, number, msgno)
-        try:
-            sink.answer(first)
-            for answer in answers:
-                sink.answer(answer)
-        except Exception:
-            self._log.failure("answers on channel {channel} failed midway", channel=number)
-        sink.finish()
-
     async def _streamAnswers(self, answers, number, msgno):
+        """
+        Send ``answers`` as ANS messages then NUL.  Whatever fails before the
+        first answer is still answered with ERR (by the caller's errback);
+        once an ANS has gone, a failure is logged and the answers end.
+        """
         iterator = answers.__aiter__()
         try:
             first = await iterator.__anext__()
