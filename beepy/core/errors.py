@@ -21,6 +21,7 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "LocalProtocolError",
+    "SessionReset",
 ]
 
 
@@ -83,4 +84,12 @@ class LocalProtocolError(ProtocolError, ValueError):
     This side asked the session for something the protocol forbids (a message
     on a closed channel, a reply for a message never received, ...).  Nothing
     was sent; the session is unharmed.
+    """
+
+
+class SessionReset(Exception):
+    """
+    A tuning reset (RFC 3080 section 3: TLS, or a SASL security layer)
+    discarded every channel and message of the session, which started over
+    with new greetings.  What was in flight fails with this.
     """

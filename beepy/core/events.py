@@ -29,6 +29,9 @@ __all__ = [
     "MessageDiscarded",
     "SessionReleased",
     "ProtocolViolated",
+    "TLSRequested",
+    "TLSAccepted",
+    "TLSRefused",
 ]
 
 
@@ -197,3 +200,40 @@ class ProtocolViolated:
     """
 
     error: RemoteProtocolError
+
+
+@dataclass(frozen=True)
+class TLSRequested:
+    """
+    The peer sent ``<ready />`` (RFC 3080 section 3.1): piggybacked on a
+    ``<start>`` of channel ``number``, or as a ``MSG`` on ``number``, a
+    channel running the TLS profile.  It may send nothing more until we
+    answer with :meth:`~beepy.core.session.Session.acceptTLS` or
+    :meth:`~beepy.core.session.Session.refuseTLS`.
+
+    :ivar serverName: the ``serverName`` of the ``<start>`` that carried the
+        request, or ``None`` (always ``None`` for a ``MSG``).
+    """
+
+    number: int
+    serverName: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TLSAccepted:
+    """
+    The peer answered our ``<ready />`` with ``<proceed />``: negotiate TLS
+    now, as the TLS client, then call
+    :meth:`~beepy.core.session.Session.reset`.
+    """
+
+
+@dataclass(frozen=True)
+class TLSRefused:
+    """
+    The peer answered our ``<ready />`` with an error (in an ``ERR``, or
+    piggybacked in a positive reply as Vortex does); the session goes on in
+    the clear.
+    """
+
+    error: BEEPError

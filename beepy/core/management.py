@@ -33,12 +33,15 @@ __all__ = [
     "Start",
     "Close",
     "Ok",
+    "Ready",
+    "Proceed",
     "parseManagement",
     "encodeManagement",
     "errorFromMessage",
     "BEEP_XML",
     "MAX_PIGGYBACK",
     "DEFAULT_MAX_XML_SIZE",
+    "TLS_URI",
 ]
 
 #: The content type of every channel-0 message.
@@ -48,6 +51,8 @@ MAX_PIGGYBACK = 4096
 #: The largest channel-0 message body we parse.  A greeting listing a few
 #: hundred profiles fits easily.
 DEFAULT_MAX_XML_SIZE = 64 * 1024
+#: The TLS transport security profile (RFC 3080 section 3.1).
+TLS_URI = "http://iana.org/beep/TLS"
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,24 @@ class Close:
 @dataclass(frozen=True)
 class Ok:
     pass
+
+
+@dataclass(frozen=True)
+class Ready:
+    """
+    ``<ready />``: a request to negotiate TLS (RFC 3080 section 3.1, DTD in
+    section 7.2), piggybacked on the ``<start>`` of the TLS profile or sent
+    as a ``MSG`` on a TLS channel.
+    """
+
+    version: str = "1"
+
+
+@dataclass(frozen=True)
+class Proceed:
+    """
+    ``<proceed />``: the answer that starts the TLS negotiation.
+    """
 
 
 @dataclass
@@ -245,6 +268,17 @@ def _ok(node):
     return Ok()
 
 
+def _ready(node):
+    # Lenient on purpose: any attributes, any white space, ``<ready/>``.
+    _noChildren(node)
+    return Ready(node.attributes.get("version", "1"))
+
+
+def _proceed(node):
+    _noChildren(node)
+    return Proceed()
+
+
 def _error(node):
     _noChildren(node)
     return BEEPError(
@@ -259,6 +293,8 @@ _ELEMENTS = {
     "close": _close,
     "ok": _ok,
     "error": _error,
+    "ready": _ready,
+    "proceed": _proceed,
 }
 
 
@@ -267,8 +303,8 @@ def parseManagement(data, maxSize=DEFAULT_MAX_XML_SIZE):
     Parse the body of a channel-0 message.
 
     :return: a :class:`Greeting`, :class:`Start`, :class:`ProfileElement`,
-        :class:`Close`, :class:`Ok` or :class:`~beepy.core.errors.BEEPError`
-        (for ``<error>``).
+        :class:`Close`, :class:`Ok`, :class:`Ready`, :class:`Proceed` or
+        :class:`~beepy.core.errors.BEEPError` (for ``<error>``).
     :raises BEEPError: 500 for XML that is not well formed (or too large, or
         uses declarations), 501 for well-formed XML that breaks the DTD.
     """
@@ -358,6 +394,12 @@ def encodeManagement(element):
     elif isinstance(element, BEEPError):
         attributes = _encodeAttributes([("code", int(element.code)), ("xml:lang", element.lang)])
         text = f"<error{attributes}>{_text(element.text)}</error>"
+    elif isinstance(element, Ready):
+        # Exactly "<ready />" for the default version: Vortex compares strings.
+        version = None if element.version == "1" else element.version
+        text = f"<ready{_encodeAttributes([('version', version)])} />"
+    elif isinstance(element, Proceed):
+        text = "<proceed />"
     else:
         raise TypeError(f"not a channel management element: {element!r}")
     return text.encode("utf-8")

@@ -31,12 +31,16 @@ from beepy.core.frames import MAX_ANSNO, MAX_CHANNEL, SEQNO_MODULUS, DataFrame, 
 from beepy.core.management import (
     BEEP_XML,
     DEFAULT_MAX_XML_SIZE,
+    TLS_URI,
     Close,
     Greeting,
     Ok,
+    Proceed,
     ProfileElement,
+    Ready,
     Start,
     encodeManagement,
+    errorFromMessage,
     parseManagement,
 )
 from beepy.core.mime import Message
@@ -91,6 +95,31 @@ class SessionConfig:
             raise ValueError("maxFrameSize and maxChannels must be positive")
 
 
+class _TLSNegotiation:
+    """
+    Where a session stands in a TLS negotiation (RFC 3080 section 3.1).
+
+    :ivar requested: our ``<ready />`` awaits its answer.
+    :ivar peerRequest: ``(channel, msgno)`` of the peer's ``<ready />``
+        until we answer it.
+    :ivar peerSilent: the peer's ``<ready />`` awaits our answer's
+        departure, so the peer may send nothing.
+    :ivar proceeding: ``<proceed />`` was sent or received; only a reset
+        follows.
+    :ivar held: our ``<ready />`` or ``<proceed />`` is serialized: nothing
+        more is sent.
+    """
+
+    __slots__ = ("requested", "peerRequest", "peerSilent", "proceeding", "held")
+
+    def __init__(self):
+        self.requested = False
+        self.peerRequest = None
+        self.peerSilent = False
+        self.proceeding = False
+        self.held = False
+
+
 def _managementPayload(element):
     return Message(encodeManagement(element), contentType=BEEP_XML).toPayload()
 
@@ -125,6 +154,7 @@ class Session:
         # Channels closed lately, whose SEQs may still be on the way.
         self._recentlyClosed = collections.OrderedDict()
         self._nextChannel = 1 if role is Role.INITIATOR else 2
+        self._tls = _TLSNegotiation()
 
     # -- Inspection ------------------------------------------------------
 
@@ -316,6 +346,253 @@ class Session:
         """
         self._reply(self._dataChannel(number), msgno, NUL, b"")
 
+    # -- TLS and the tuning reset (RFC 3080 sections 3 and 3.1) -----------
+    #
+    # The peer that sends <ready /> becomes the TLS client.  From the moment
+    # its <ready /> leaves, it sends nothing until the answer arrives; the
+    # other peer sends nothing after its <proceed />.  Neither may receive a
+    # plaintext octet after the <ready /> (receiver) or the <proceed />
+    # (requester).  Once the transport has negotiated TLS, reset() starts
+    # the session over.
+
+    @property
+    def tlsProceeding(self):
+        """
+        Whether ``<proceed />`` has been sent or received: the transport must
+        negotiate TLS now (as the TLS client if we sent ``<ready />``), then
+        call :meth:`reset`.  Nothing is sent or accepted meanwhile.
+        """
+        return self._tls.proceeding
+
+    def requestTLS(self, serverName=None, number=None):
+        """
+        Ask the peer to negotiate TLS: ``<ready />`` piggybacked on a
+        ``<start>`` of the TLS profile (what Vortex and beepcore do), or,
+        given ``number``, a channel running the TLS profile, as a ``MSG`` on
+        it.
+
+        Once ``<ready />`` is serialized, :meth:`dataToSend` holds back
+        everything else (RFC 3080 section 3.1.3.1) until the answer:
+        :class:`TLSAccepted` (negotiate TLS as the client, then
+        :meth:`reset`) or :class:`TLSRefused` (what was held leaves).
+
+        :param serverName: the ``serverName`` of the ``<start>``.
+        :return: the number of the channel that carries the request.
+        """
+        self._checkActive()
+        if self._tls.requested or self._tls.proceeding:
+            raise LocalProtocolError("a TLS negotiation is already under way")
+        ready = encodeManagement(Ready())
+        if number is None:
+            number = self.startChannel([ProfileElement(TLS_URI, ready)], serverName)
+            # startChannel queued the <start> last; route its reply here.
+            channel = self._channels[0]
+            msgno = next(reversed(channel.outstanding))
+        else:
+            channel = self._dataChannel(number)
+            if channel.profile != TLS_URI:
+                raise LocalProtocolError(f"channel {number} does not run the TLS profile")
+            msgno = self.sendMessage(number, Message(ready, contentType=BEEP_XML))
+        outstanding = channel.outstanding[msgno]
+        outstanding.purpose = ("tls", number)
+        outstanding.request.onSent = self._holdOutput
+        self._tls.requested = True
+        return number
+
+    def acceptTLS(self):
+        """
+        Answer the peer's ``<ready />`` (:class:`TLSRequested`) with
+        ``<proceed />``.  Once it is serialized, :attr:`tlsProceeding` turns
+        true: negotiate TLS as the server, then :meth:`reset`.
+
+        Replies sent before this leave before the ``<proceed />`` (RFC 3080
+        section 3.1.3.1); anything still queued when it leaves (frames the
+        silent peer's windows hold back, later replies) never does: the
+        reset discards it.
+        """
+        number, msgno = self._takePeerRequest()
+
+        def proceedSent():
+            self._tls.peerSilent = False
+            self._tls.proceeding = True
+            self._holdOutput()
+
+        proceed = encodeManagement(Proceed())
+        if number == 0:
+            payload = _managementPayload(ProfileElement(TLS_URI, proceed))
+            self._queueReply(self._channels[0], msgno, RPY, payload, proceedSent)
+        else:
+            payload = Message(proceed, contentType=BEEP_XML).toPayload()
+            self._answerReady(number, msgno, RPY, payload, proceedSent)
+
+    def refuseTLS(self, error):
+        """
+        Answer the peer's ``<ready />`` with ``error``, a :class:`BEEPError`:
+        an ``ERR``, whether it came piggybacked or on a TLS channel.
+        """
+        number, msgno = self._takePeerRequest()
+
+        def refusalSent():
+            self._tls.peerSilent = False
+
+        payload = _managementPayload(error)
+        if number == 0:
+            self._queueReply(self._channels[0], msgno, ERR, payload, refusalSent)
+        else:
+            self._answerReady(number, msgno, ERR, payload, refusalSent)
+
+    def reset(self, profiles=None):
+        """
+        The tuning reset, once the transport has negotiated TLS: discard
+        every channel, message and sequence number, the unread octets and the
+        peer's greeting (RFC 3080 section 9: "discard previously cached
+        information"), then queue a new greeting.
+
+        :param profiles: the profile URIs to offer now; by default those
+            offered so far, without the TLS profile.
+        """
+        if not self._tls.proceeding:
+            raise LocalProtocolError("a reset follows only a <proceed />")
+        if profiles is None:
+            profiles = [uri for uri in self.greeting.profiles if uri != TLS_URI]
+        # Running __init__ again is the point: a reset session is a new
+        # session, whatever state is added to it later.
+        self.__init__(
+            self.role, profiles, self.config, self.greeting.features, self.greeting.localize
+        )
+        self.greet()
+
+    def offerProfiles(self, profiles):
+        """
+        Change the profiles our greeting will offer, before :meth:`greet`:
+        a listener that requires TLS offers only the TLS profile at first.
+        """
+        zero = self._channels[0]
+        if zero.announced or 0 in zero.replies:
+            raise LocalProtocolError("the greeting has already been queued")
+        self.greeting = Greeting(tuple(profiles), self.greeting.features, self.greeting.localize)
+
+    def _holdOutput(self):
+        self._tls.held = True
+
+    def _takePeerRequest(self):
+        request = self._tls.peerRequest
+        if request is None:
+            raise LocalProtocolError("no <ready /> from the peer awaits an answer")
+        self._tls.peerRequest = None
+        return request
+
+    def _answerReady(self, number, msgno, frameType, payload, onSent):
+        channel = self._channels[number]
+        reply = self._openReply(channel, msgno, "RPY")
+        self._completeReply(channel, msgno, reply, frameType, payload, onSent)
+
+    def _checkPeerSilent(self):
+        """
+        Terminate the session on any octet the peer sent after its
+        ``<ready />`` or our ``<proceed />`` (RFC 3080 section 3.1.3): a
+        plaintext peer may not slip frames in around the TLS negotiation.
+        """
+        if self._decoder.bufferedBytes and (self._tls.peerSilent or self._tls.proceeding):
+            after = "<proceed />" if self._tls.proceeding else "its <ready />"
+            raise RemoteProtocolError(f"the peer sent octets in the clear after {after}")
+
+    @staticmethod
+    def _tlsElement(content):
+        """
+        The TLS profile element in ``content`` (``<ready />``,
+        ``<proceed />`` or ``<error>``), or ``None`` if it holds none.
+        """
+        if not content:
+            return None
+        try:
+            return parseManagement(content)
+        except BEEPError:
+            return None
+
+    def _receivePeerReady(self, channel, msgno, number, serverName):
+        """
+        The peer's ``<ready />`` arrived in ``MSG`` ``msgno`` on ``channel``,
+        for TLS channel ``number``.
+        """
+        self._tls.peerRequest = (channel, msgno)
+        self._tls.peerSilent = True
+        self._events.append(events.TLSRequested(number, serverName))
+
+    def _receiveReadyStart(self, msgno, start, candidates):
+        """
+        A ``<start>`` we would accept: if it carries ``<ready />`` for the
+        TLS profile, it is a TLS request rather than a channel start.
+
+        :return: whether it was one.
+        """
+        for candidate in candidates:
+            if candidate.uri == TLS_URI and isinstance(self._tlsElement(candidate.content), Ready):
+                self._receivePeerReady(0, msgno, start.number, start.serverName)
+                return True
+        return False
+
+    def _receiveReadyMessage(self, channel, msgno, payload):
+        """
+        A ``MSG`` on a data channel: on a TLS channel, ``<ready />`` is a
+        TLS request.
+
+        :return: whether it was one.
+        """
+        if channel.profile != TLS_URI:
+            return False
+        if not isinstance(self._tlsElement(Message.fromPayload(payload).body), Ready):
+            return False
+        self._receivePeerReady(channel.number, msgno, channel.number, None)
+        return True
+
+    def _receiveReadyReply(self, frameType, number, payload):
+        """
+        The answer to our ``<ready />``: ``<proceed />``, or an error in an
+        ``ERR`` or, as Vortex sends it, piggybacked in a positive reply.
+        """
+        self._tls.requested = False
+        piggybacked = number in self._ownStarts
+        message = Message.fromPayload(payload)
+        if piggybacked:
+            try:
+                element = parseManagement(message.body, self.config.maxXMLSize)
+            except BEEPError as e:
+                raise RemoteProtocolError(f"unparseable reply on channel 0: {e}") from None
+            isProfile = isinstance(element, ProfileElement) and element.uri == TLS_URI
+            if frameType is ERR and isinstance(element, BEEPError):
+                answer = element
+            elif frameType is RPY and isProfile:
+                answer = self._tlsElement(element.content)
+            else:
+                raise RemoteProtocolError(
+                    f"the answer to a TLS <start> is not a TLS <profile>: {element!r}"
+                )
+        elif frameType is ERR:
+            answer = errorFromMessage(message)
+        else:
+            answer = self._tlsElement(message.body)
+        if isinstance(answer, Proceed):
+            self._tls.proceeding = True
+            self._events.append(events.TLSAccepted())
+            return
+        if not isinstance(answer, BEEPError):
+            answer = BEEPError(
+                ReplyCode.GENERAL_SYNTAX_ERROR,
+                "the answer to <ready /> is neither <proceed /> nor <error>",
+            )
+        self._tls.held = False
+        self._events.append(events.TLSRefused(answer))
+        if not piggybacked:
+            return
+        if frameType is ERR:
+            self._ownStarts.discard(number)
+        else:
+            # The peer started the channel to refuse in it: it has no use.
+            self._openStartedChannel(number, TLS_URI)
+            if not (self.released or self._channels[0].closing):
+                self.closeChannel(number)
+
     # -- Bytes in, bytes out ---------------------------------------------
 
     def receiveData(self, data):
@@ -330,6 +607,7 @@ class Session:
         self._decoder.receiveData(data)
         try:
             while not self._terminated:
+                self._checkPeerSilent()
                 frame = self._decoder.nextFrame()
                 if frame is None:
                     break
@@ -372,6 +650,8 @@ class Session:
     # -- Internals: sending ----------------------------------------------
 
     def _sendSeqs(self):
+        if self._tls.held:
+            return
         for channel in list(self._channels.values()):
             if channel.seqWanted():
                 channel.receiveAckno = channel.receiveSeqno
@@ -386,6 +666,8 @@ class Session:
 
         :return: whether the channel has more to send right now.
         """
+        if self._tls.held:
+            return False
         message = channel.outgoing[0]
         remaining = len(message.payload) - message.offset
         size = min(remaining, channel.sendWindow(), self.config.maxFrameSize)
@@ -584,7 +866,7 @@ class Session:
             return
         if channel.number == 0:
             self._receiveManagementRequest(frame.msgno, payload)
-        else:
+        elif not self._receiveReadyMessage(channel, frame.msgno, payload):
             self._events.append(
                 events.MessageReceived(channel.number, frame.msgno, Message.fromPayload(payload))
             )
@@ -657,7 +939,7 @@ class Session:
                 del channel.outstanding[frame.msgno]
             return
         del channel.outstanding[frame.msgno]
-        if channel.number == 0:
+        if channel.number == 0 or outstanding.purpose is not None:
             self._receiveManagementReply(frame.type, outstanding.purpose, payload)
             return
         event = events.ReplyReceived if frame.type is RPY else events.ErrorReceived
@@ -737,6 +1019,8 @@ class Session:
             raise BEEPError(
                 ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "all requested profiles are unsupported"
             )
+        if self._receiveReadyStart(msgno, start, candidates):
+            return
         self._pendingStarts[number] = (msgno, candidates)
         self._events.append(events.ChannelStartRequested(number, candidates, start.serverName))
 
@@ -759,6 +1043,9 @@ class Session:
 
     def _receiveManagementReply(self, frameType, purpose, payload):
         kind = purpose[0]
+        if kind == "tls":
+            self._receiveReadyReply(frameType, purpose[1], payload)
+            return
         try:
             element = parseManagement(Message.fromPayload(payload).body, self.config.maxXMLSize)
         except BEEPError as e:
@@ -792,12 +1079,18 @@ class Session:
             raise RemoteProtocolError(f"the reply to <start> is {type(element).__name__}, not <profile>")
         if element.uri not in {candidate.uri for candidate in candidates}:
             raise RemoteProtocolError(f"the peer started channel {number} with {element.uri}, not proposed")
+        self._openStartedChannel(number, element.uri)
+        self._events.append(events.ChannelStarted(number, element))
+
+    def _openStartedChannel(self, number, uri):
+        """
+        The peer accepted our start of ``number``: the channel is open.
+        """
         self._ownStarts.discard(number)
         self._recentlyClosed.pop(number, None)
-        channel = Channel(number, element.uri, self.config.receiveWindow)
+        channel = Channel(number, uri, self.config.receiveWindow)
         channel.announced = True
         self._channels[number] = channel
-        self._events.append(events.ChannelStarted(number, element))
 
     def _receiveCloseReply(self, number, element):
         if not isinstance(element, Ok):

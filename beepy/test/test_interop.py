@@ -49,6 +49,9 @@ from beepy.core.events import (
     ProtocolViolated,
     ReplyReceived,
     SessionReleased,
+    TLSAccepted,
+    TLSRefused,
+    TLSRequested,
 )
 from beepy.core.frames import MAX_SIZE, DataFrame, FrameType, SeqFrame
 from beepy.core.management import (
@@ -575,15 +578,15 @@ class Client:
         session.closeChannel(self.started.pop() if self.started else 0)
 
 
-def startOnly(profile, serverName=None):
+def requestTLS(serverName=None):
     """
-    An initiator that starts one channel and stops there: for TLS, where the
-    handshake follows (a later issue).
+    An initiator that asks for TLS once greeted and stops there: the TLS
+    handshake follows.
     """
 
     def react(session, event):
         if isinstance(event, GreetingReceived):
-            session.startChannel([profile], serverName)
+            session.requestTLS(serverName)
 
     return react
 
@@ -602,16 +605,24 @@ class Server:
     (a :class:`ProfileElement` to accept, a :class:`BEEPError` to refuse;
     by default accept the first candidate), call ``onStarted`` for each
     accepted channel, answer each ``MSG`` with ``onMessage``, accept every
-    close.
+    close; answer each TLS request with ``answerTLS`` (``None`` to proceed,
+    a :class:`BEEPError` to refuse; by default proceed).
     """
 
-    def __init__(self, onMessage=echo, answerStart=None, onStarted=None):
+    def __init__(self, onMessage=echo, answerStart=None, onStarted=None, answerTLS=None):
         self.onMessage = onMessage
         self.answerStart = answerStart or (lambda event: ProfileElement(event.profiles[0].uri))
         self.onStarted = onStarted
+        self.answerTLS = answerTLS or (lambda event: None)
 
     def __call__(self, session, event):
-        if isinstance(event, ChannelStartRequested):
+        if isinstance(event, TLSRequested):
+            refusal = self.answerTLS(event)
+            if refusal is None:
+                session.acceptTLS()
+            else:
+                session.refuseTLS(refusal)
+        elif isinstance(event, ChannelStartRequested):
             answer = self.answerStart(event)
             if isinstance(answer, BEEPError):
                 session.refuseStart(event.number, answer)
@@ -877,43 +888,85 @@ class VortexTests(ReplayMixin, SynchronousTestCase):
         self.assertTrue(replay.session.released)
         self.assertSameExchange(replay, loadTranscript("vortex/03-ans-nul.c1.jsonl"), Role.LISTENER)
 
-    # 04-tls, up to <proceed />: TLS itself is a later issue.
+    # 04-tls, the clear-text part: up to <proceed />, then the ClientHello.
 
     def tlsChunks(self):
         return through(loadTranscript("vortex/04-tls.c1.jsonl"), b"<proceed />")
 
     def test_tlsStart(self):
         """
-        Vortex's TLS start, ``<ready />`` piggybacked in the ``<start>`` and
-        ``<proceed />`` in the reply (with a space before ``>`` and a CRLF
-        after ``</profile>``), parses into the piggybacked contents.  The
-        replay stops there: the TLS records follow.
+        beepy asks for TLS as vxprobe did (``<ready />`` piggybacked on the
+        ``<start>``, with ``serverName``) and understands the listener's
+        ``<proceed />`` (with a space before ``>`` and a CRLF after
+        ``</profile>``): it is to negotiate TLS as the client, and sends
+        nothing more in the clear.
         """
-        react = startOnly(ProfileElement(TLS, b"<ready />"), "127.0.0.1")
-        replay = self.vortexAsInitiator(None, react, chunks=self.tlsChunks())
-        self.assertEqual(
-            replay.events,
-            [vortexGreeting(), ChannelStarted(3, ProfileElement(TLS, b"<proceed />"))],
-        )
+        replay = self.vortexAsInitiator(None, requestTLS("127.0.0.1"), chunks=self.tlsChunks())
+        self.assertEqual(replay.events, [vortexGreeting(), TLSAccepted()])
+        self.assertTrue(replay.session.tlsProceeding)
+        self.assertEqual(replay.session.dataToSend(), b"")
         self.assertSameExchange(replay, self.tlsChunks(), Role.INITIATOR)
+
+    def test_tlsStartRechunked(self):
+        """
+        However the listener's octets are cut, the TLS start goes the same.
+        """
+        self.assertChunkingIrrelevant(
+            lambda chunking: self.vortexAsInitiator(
+                None, requestTLS("127.0.0.1"), chunking, chunks=self.tlsChunks()
+            )
+        )
 
     def test_tlsStartAsListener(self):
         """
-        vxprobe's TLS start reaches beepy with its piggybacked ``<ready />``
-        and ``serverName``; beepy's ``<proceed />`` reply is the one Vortex
-        sent.
+        vxprobe's TLS request reaches beepy with its ``serverName``; beepy's
+        ``<proceed />`` is the reply Vortex sent, and beepy then expects the
+        TLS handshake.
         """
         chunks = through(self.tlsChunks(), b"<ready />")
-        react = Server(answerStart=lambda event: ProfileElement(TLS, b"<proceed />"))
-        replay = self.vortexAsListener(None, react, chunks=chunks)
+        replay = self.vortexAsListener(None, Server(), chunks=chunks)
         self.assertEqual(
-            replay.events,
-            [
-                GreetingReceived(Greeting()),
-                ChannelStartRequested(3, (ProfileElement(TLS, b"<ready />"),), "127.0.0.1"),
-            ],
+            replay.events, [GreetingReceived(Greeting()), TLSRequested(3, "127.0.0.1")]
         )
+        self.assertTrue(replay.session.tlsProceeding)
         self.assertSameExchange(replay, self.tlsChunks(), Role.LISTENER)
+
+    def test_tlsClearTextAfterProceed(self):
+        """
+        Octets that reach the clear-text session after ``<proceed />`` (here
+        the listener's recorded TLS ServerHello, as a peer that skipped the
+        handshake would send them) terminate the session unread.
+        """
+        chunks = through(loadTranscript("vortex/04-tls.c1.jsonl"), b"\x16\x03\x03")
+        session = Session(Role.INITIATOR)
+        numberLikeVortex(session)
+        session.greet()
+        events = []
+        for piece in cut(chunks, FROM_LISTENER, TURNS):
+            events += session.receiveData(piece)
+            if isinstance(events[-1], GreetingReceived):
+                session.requestTLS("127.0.0.1")
+            session.dataToSend()
+        self.assertEqual([type(e) for e in events], [GreetingReceived, TLSAccepted, ProtocolViolated])
+        self.assertIn("after <proceed />", str(events[-1].error))
+
+    def test_tlsClearTextAfterReadyAsListener(self):
+        """
+        An initiator that sends anything after its ``<ready />`` (here its
+        own recorded ClientHello, too early) has its session terminated,
+        whatever the listener was going to answer.
+        """
+        chunks = through(loadTranscript("vortex/04-tls.c1.jsonl"), b"\x16\x03\x01")
+        greeting, ready, clientHello = cut(chunks, FROM_INITIATOR, RECORDED)
+        session = Session(Role.LISTENER, VORTEX_PROFILES)
+        session.greet()
+        events = session.receiveData(greeting)
+        session.dataToSend()
+        events += session.receiveData(ready + clientHello)
+        self.assertEqual(
+            [type(e) for e in events], [GreetingReceived, TLSRequested, ProtocolViolated]
+        )
+        self.assertIn("after its <ready />", str(events[-1].error))
 
     # 05, 07: SASL.  SASL profiles are not implemented yet: these replay only
     # what the core checks (greetings, piggybacked content, framing, seqnos
@@ -1489,60 +1542,95 @@ class VortexTests(ReplayMixin, SynchronousTestCase):
         b"transport layer</error>\n"
     )
 
-    def test_tlsRefusedInReply(self):
+    def blockTlsReact(self, again=False):
         """
-        Vortex refuses TLS with a positive reply whose piggybacked content
-        is an ``<error>``: for the BEEP core that is a started channel
-        carrying content (the TLS profile must interpret it); the regression
-        client then closes that channel.
+        What the regression client did: start block-tls, ask for TLS, and
+        once refused (the refused channel closed), ask ``again``.
         """
 
         def react(session, event):
             if isinstance(event, GreetingReceived):
                 session.startChannel([BLOCK_TLS], "127.0.0.1")
             elif isinstance(event, ChannelStarted) and event.number == 3:
-                session.startChannel([ProfileElement(TLS, b"<ready />")])
-            elif isinstance(event, ChannelStarted):
-                # Refused after all: close the channel (a second TLS start
-                # follows in the recording).
-                session.closeChannel(event.number)
+                session.requestTLS()
+            elif isinstance(event, ChannelClosed) and event.number == 5 and again:
+                session.requestTLS()
 
-        replay = self.vortexAsInitiator(None, react, chunks=self.blockTlsChunks())
+        return react
+
+    def test_tlsRefusedInReply(self):
+        """
+        Vortex refuses TLS with a positive reply whose piggybacked content
+        is an ``<error>``: beepy reports the refusal with its code and text,
+        and closes the channel the listener opened for it, as the regression
+        client did; the session goes on.
+        """
+        replay = self.vortexAsInitiator(None, self.blockTlsReact(), chunks=self.blockTlsChunks())
+        refusal = BEEPError(
+            421, "application level have reject to negotiate TLS transport layer"
+        )
         self.assertEqual(
             replay.events,
             [
                 vortexGreeting(),
                 ChannelStarted(3, ProfileElement(BLOCK_TLS)),
-                ChannelStarted(5, ProfileElement(TLS, self.REFUSAL)),
+                TLSRefused(refusal),
                 ChannelClosed(5),
             ],
         )
+        self.assertFalse(replay.session.tlsProceeding)
         self.assertSameExchange(replay, self.blockTlsChunks(), Role.INITIATOR)
 
-    def test_tlsRefusedInReplyAsListener(self):
+    def test_tlsSecondRequest(self):
         """
-        beepy can answer a TLS start as the block-tls listener did, with the
-        refusal piggybacked in a positive reply, and close that channel.
+        Once refused, TLS may be asked for again: the regression client's
+        second request is accepted with ``<proceed />``.
         """
-
-        def answerStart(event):
-            if event.profiles[0].uri == TLS:
-                return ProfileElement(TLS, self.REFUSAL)
-            return event.profiles[0]
-
-        replay = self.vortexAsListener(
-            None, Server(answerStart=answerStart), chunks=self.blockTlsChunks()
+        chunks = through(
+            loadTranscript("vortex/13-regclient-test_05a-FAILS.c1.jsonl"), b"<proceed />"
         )
+        replay = self.vortexAsInitiator(None, self.blockTlsReact(again=True), chunks=chunks)
+        self.assertEqual(replay.events[-2:], [ChannelClosed(5), TLSAccepted()])
+        self.assertSameExchange(replay, chunks, Role.INITIATOR)
+
+    def test_tlsRefusedAsListener(self):
+        """
+        beepy refuses a TLS request with an ``ERR`` carrying the error (not
+        with Vortex's positive reply with the error inside, which leaves a
+        useless channel open), and the requester may go on: the regression
+        client's close of that channel gets 553 (beepy never opened it), and
+        its second request is answered with ``<proceed />``.
+        """
+        chunks = through(
+            loadTranscript("vortex/13-regclient-test_05a-FAILS.c1.jsonl"), b"<ready />", 2
+        )
+        answers = [BEEPError(421, "not now"), None]
+        server = Server(answerTLS=lambda event: answers.pop(0))
+        replay = self.vortexAsListener(None, server, chunks=chunks)
         self.assertEqual(
             replay.events,
             [
                 GreetingReceived(Greeting()),
                 ChannelStartRequested(3, (ProfileElement(BLOCK_TLS),), "127.0.0.1"),
-                ChannelStartRequested(5, (ProfileElement(TLS, b"<ready />"),)),
-                ChannelCloseRequested(5, ReplyCode.SUCCESS),
+                TLSRequested(5, None),
+                TLSRequested(7, None),
             ],
         )
-        self.assertSameExchange(replay, self.blockTlsChunks(), Role.LISTENER)
+        replies = [
+            (frame.type, parseManagement(Message.fromPayload(frame.payload).body))
+            for frame in replay.written
+            if isinstance(frame, DataFrame)
+        ][1:]  # after the greeting
+        self.assertEqual(
+            replies,
+            [
+                (RPY, ProfileElement(BLOCK_TLS)),
+                (ERR, BEEPError(421, "not now")),
+                (ERR, BEEPError(553, "channel 5 is not open")),
+                (RPY, ProfileElement(TLS, b"<proceed />")),
+            ],
+        )
+        self.assertTrue(replay.session.tlsProceeding)
 
 
 # -- beepcore-java -------------------------------------------------------------
@@ -1743,10 +1831,8 @@ class BeepcoreJavaTests(ReplayMixin, SynchronousTestCase):
         chunks = through(
             loadTranscript("beepcore-java/java-client_java-server_tls.jsonl"), b"<proceed />"
         )
-        replay = self.replay(chunks, Role.INITIATOR, startOnly(ProfileElement(TLS, b"<ready />")))
-        self.assertEqual(
-            replay.events[1:], [ChannelStarted(1, ProfileElement(TLS, b"<proceed />"))]
-        )
+        replay = self.replay(chunks, Role.INITIATOR, requestTLS())
+        self.assertEqual(replay.events[1:], [TLSAccepted()])
         self.assertIn(TLS, replay.events[0].greeting.profiles)
         self.assertSameExchange(replay, chunks, Role.INITIATOR)
 
@@ -1761,15 +1847,8 @@ class BeepcoreJavaTests(ReplayMixin, SynchronousTestCase):
             loadTranscript("beepcore-java/java-client_java-server_tls.jsonl"), b"<proceed />"
         )
         profiles = recordedGreeting(chunks, FROM_LISTENER)
-        react = Server(answerStart=lambda event: ProfileElement(TLS, b"<proceed />"))
-        replay = self.replay(chunks, Role.LISTENER, react, profiles=profiles)
-        self.assertEqual(
-            replay.events,
-            [
-                GreetingReceived(Greeting()),
-                ChannelStartRequested(1, (ProfileElement(TLS, b"<ready />"),)),
-            ],
-        )
+        replay = self.replay(chunks, Role.LISTENER, Server(), profiles=profiles)
+        self.assertEqual(replay.events, [GreetingReceived(Greeting()), TLSRequested(1, None)])
         [greeting] = [f for f in replay.written if isinstance(f, DataFrame) and f.msgno == 0]
         self.assertEqual(len(greeting.payload), 321)
         self.assertSameExchange(replay, chunks, Role.LISTENER)

@@ -17,7 +17,9 @@ from beepy.core.management import (
     Close,
     Greeting,
     Ok,
+    Proceed,
     ProfileElement,
+    Ready,
     Start,
     encodeManagement,
     parseManagement,
@@ -598,3 +600,35 @@ class HostileXMLTests(SynchronousTestCase):
         """
         for element in (BEEPError(550, "a\x00b"), Close(1, 200, "a\x1bb")):
             self.assertEqual(parseManagement(encodeManagement(element)).text, "a\ufffdb")
+
+
+class TLSElementTests(SynchronousTestCase):
+    """
+    ``<ready />`` and ``<proceed />`` (RFC 3080 section 7.2): written exactly
+    as Vortex compares them, read however peers write them.
+    """
+
+    def test_encode(self):
+        self.assertEqual(encodeManagement(Ready()), b"<ready />")
+        self.assertEqual(encodeManagement(Proceed()), b"<proceed />")
+        self.assertEqual(encodeManagement(Ready("2")), b"<ready version='2' />")
+
+    def test_parseReady(self):
+        for wire in [
+            b"<ready />",
+            b"<ready/>",
+            b"<ready version='1' />",
+            b'<ready version="1"></ready>',
+            b"\r\n  <ready />\r\n",
+        ]:
+            self.assertEqual(parseManagement(wire), Ready(), wire)
+        self.assertEqual(parseManagement(b"<ready version='2'/>"), Ready("2"))
+
+    def test_parseProceed(self):
+        for wire in [b"<proceed />", b"<proceed/>", b"<proceed></proceed>\n"]:
+            self.assertEqual(parseManagement(wire), Proceed(), wire)
+
+    def test_noChildren(self):
+        for wire in [b"<ready><ok /></ready>", b"<proceed><ready /></proceed>"]:
+            error = self.assertRaises(BEEPError, parseManagement, wire)
+            self.assertEqual(error.code, ReplyCode.PARAMETER_SYNTAX_ERROR)
