@@ -4,11 +4,12 @@ Opening a BEEP session from a Twisted client endpoint.
 """
 
 from beepy.factory import BEEPClientFactory
+from beepy.tls import TLSRequest, requestTLS
 
 __all__ = ["connectBEEP"]
 
 
-def connectBEEP(endpoint, profiles=(), **factoryArguments):
+def connectBEEP(endpoint, profiles=(), startTLS=None, **factoryArguments):
     """
     Connect to a BEEP peer.
 
@@ -16,12 +17,29 @@ def connectBEEP(endpoint, profiles=(), **factoryArguments):
         ``twisted.internet.endpoints.clientFromString``.
     :param profiles: the :class:`beepy.interfaces.IProfileFactory` providers
         we offer the peer (for channels it starts).
-    :param factoryArguments: ``config``, ``features``, ``localize``: see
-        :class:`beepy.factory.BEEPClientFactory`.
+    :param startTLS: connect and secure: a :class:`beepy.tls.TLSRequest`
+        (or ``True`` for its defaults) to ask the peer for TLS before the
+        session is handed over; see
+        :meth:`beepy.protocol.BEEPProtocol.startTLS`.
+    :param factoryArguments: ``config``, ``features``, ``localize``,
+        ``tls``, ``clock``: see :class:`beepy.factory.BEEPClientFactory`.
     :return: a ``Deferred`` that fires with the session (a
         :class:`beepy.protocol.BEEPProtocol`) once both greetings are
-        exchanged, or fails with the connection error or the peer's
-        :class:`beepy.BEEPError` refusal.
+        exchanged (over TLS with ``startTLS``), or fails with the connection
+        error, the peer's :class:`beepy.BEEPError` refusal, or why TLS
+        failed; the connection is then closed.
     """
     connecting = endpoint.connect(BEEPClientFactory(profiles, **factoryArguments))
-    return connecting.addCallback(lambda session: session.whenGreeted())
+    connecting.addCallback(lambda session: session.whenGreeted())
+    if startTLS:
+        request = TLSRequest() if startTLS is True else startTLS
+        connecting.addCallback(_secure, request)
+    return connecting
+
+
+def _secure(session, request):
+    def failed(failure):
+        session.transport.loseConnection()
+        return failure
+
+    return requestTLS(session, request).addErrback(failed)

@@ -20,12 +20,19 @@ class _BEEPFactory(Factory):
     :param config: the session's :class:`beepy.core.session.SessionConfig`.
     :param features: the greeting's ``features`` attribute, if any.
     :param localize: the greeting's ``localize`` attribute, if any.
+    :param tls: a :class:`beepy.tls.TLSPolicy` to offer TLS and answer the
+        peer's requests for it; without one, TLS is not offered (a session
+        may still ask the peer for it).
+    :param clock: what keeps time for TLS timeouts (an ``IReactorTime``);
+        the global reactor by default.
     """
 
     protocol = BEEPProtocol
     role = None
 
-    def __init__(self, profiles=(), config=SessionConfig(), features=None, localize=None):
+    def __init__(
+        self, profiles=(), config=SessionConfig(), features=None, localize=None, tls=None, clock=None
+    ):
         self.profiles = list(profiles)
         for profile in self.profiles:
             if not IProfileFactory.providedBy(profile):
@@ -36,10 +43,14 @@ class _BEEPFactory(Factory):
         self.config = config
         self.features = features
         self.localize = localize
+        self.tls = tls
+        self.clock = clock
 
     def buildProtocol(self, addr):
         protocol = self.protocol(self.role, self.profiles, self.config, self.features, self.localize)
         protocol.factory = self
+        protocol.tlsPolicy = self.tls
+        protocol.clock = self.clock
         return protocol
 
 

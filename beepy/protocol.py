@@ -11,18 +11,28 @@ All protocol rules live in the core; this module only moves bytes, keeps the
 import collections.abc
 
 from twisted.internet import defer, error
+from twisted.internet.interfaces import IHandshakeListener, ITLSTransport
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from beepy.channel import Channel, ChannelStart
 from beepy.core import events
 from beepy.core.codes import ReplyCode
-from beepy.core.errors import BEEPError, LocalProtocolError
-from beepy.core.management import ProfileElement, errorFromMessage
+from beepy.core.errors import BEEPError, LocalProtocolError, SessionReset
+from beepy.core.management import TLS_URI, ProfileElement, errorFromMessage
 from beepy.core.mime import Message
 from beepy.core.session import Session, SessionConfig
 from beepy.profile import Answers
+from beepy.tls import (
+    DEFAULT_TLS_TIMEOUT,
+    TLSProfileFactory,
+    TLSRequest,
+    answerRequest,
+    isTLSTransport,
+    requestTLS,
+)
 
 __all__ = ["BEEPProtocol"]
 
@@ -66,6 +76,7 @@ class _AnswerSink:
             self._session._send(lambda core: core.sendNul(self._number, self._msgno))
 
 
+@implementer(IHandshakeListener)
 class BEEPProtocol(Protocol):
     """
     One BEEP session over one connection.
@@ -197,6 +208,7 @@ class BEEPProtocol(Protocol):
         setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
         if setNoDelay is not None:
             setNoDelay(True)
+        self._prepareGreeting()
         self._session.greet()
         self._flush()
 
@@ -210,6 +222,7 @@ class BEEPProtocol(Protocol):
             reason = Failure(reason)
         if self._violation is not None:
             reason = Failure(self._violation)
+        reason = self._tlsConnectionLost(reason)
         self._lostReason = reason
         for waiters in (self._greetingWaiters, self._releaseWaiters):
             while waiters:
@@ -245,6 +258,7 @@ class BEEPProtocol(Protocol):
                 channel._closed(Failure(error.ConnectionDone(f"channel {number} closed")), clean=True)
         if self._session.released:
             self.transport.loseConnection()
+        self._tlsFlushed()
 
     def _release(self, code, text):
         try:
@@ -392,6 +406,7 @@ class BEEPProtocol(Protocol):
             self._session.sendError(event.channel, event.msgno, refusal)
             return
         reply = defer.maybeDeferred(channel.profile.messageReceived, event.message)
+        reply = self._unlessReset(reply, channel)
         reply.addCallback(self._sendReply, event.channel, event.msgno)
         reply.addErrback(self._sendError, event.channel, event.msgno)
         reply.addErrback(
@@ -497,6 +512,151 @@ class BEEPProtocol(Protocol):
         except Exception:
             return "the peer"
 
+    # -- TLS (RFC 3080 section 3.1); the decisions are in beepy.tls ----------
+
+    #: The :class:`beepy.tls.TLSPolicy` that answers the peer's requests for
+    #: TLS (set by the factory); without one, TLS is not offered.
+    tlsPolicy = None
+    #: What keeps time for TLS timeouts (an ``IReactorTime``, set by the
+    #: factory); the global reactor if ``None``.
+    clock = None
+    #: Whether the session runs over TLS, negotiated or from the first byte.
+    isSecure = False
+    #: The peer's certificate once TLS is active (a ``cryptography``
+    #: ``x509.Certificate``), or ``None`` if it sent none.
+    peerCertificate = None
+    _tlsNegotiation = None
+
+    def startTLS(
+        self,
+        serverName=None,
+        trustRoot=None,
+        clientCertificate=None,
+        verify=True,
+        timeout=DEFAULT_TLS_TIMEOUT,
+        piggyback=True,
+    ):
+        """
+        Secure the session in place: ask the peer for TLS (``<ready />``),
+        negotiate it as the TLS client, and start over with new greetings.
+        Every open channel is closed by the reset; its pending ``Deferred``\\ s
+        fail with :class:`beepy.core.errors.SessionReset`.
+
+        :param serverName: the name the peer's certificate must carry, also
+            sent in the ``<start>`` and as SNI; by default the address of the
+            peer.
+        :param trustRoot: the authorities to trust (a
+            ``twisted.internet.ssl.Certificate``, or the default,
+            ``platformTrust()``).
+        :param clientCertificate: a ``twisted.internet.ssl.PrivateCertificate``
+            to present if the peer asks for one.
+        :param verify: ``False`` to accept any certificate (no
+            authentication: tests and pinned setups only).
+        :param timeout: seconds from ``<ready />`` to the peer's new greeting.
+        :param piggyback: ``False`` starts a TLS channel first and sends
+            ``<ready />`` on it.
+        :return: a ``Deferred`` that fires with this session once the peer
+            has greeted us over TLS; or fails with the peer's
+            :class:`beepy.BEEPError` (the session goes on in the clear),
+            with the handshake's error (an ``OpenSSL.SSL.Error``, or
+            ``service_identity.VerificationError`` for a certificate that
+            does not match ``serverName``), or with
+            :class:`beepy.tls.TLSTimeout`; the session is closed after
+            those two.
+        """
+        request = TLSRequest(serverName, trustRoot, clientCertificate, verify, timeout, piggyback)
+        return requestTLS(self, request)
+
+    def handshakeCompleted(self):
+        """
+        ``IHandshakeListener``: the TLS handshake is over.
+        """
+        if self._tlsNegotiation is not None:
+            self._tlsNegotiation.handshakeCompleted()
+        else:  # TLS from the first byte (an ssl: endpoint)
+            self._tlsActive()
+
+    def _prepareGreeting(self):
+        if isTLSTransport(self.transport):
+            self.isSecure = True
+        offered = self._offeredProfiles()
+        if TLS_URI in offered:
+            self._profileFactories.setdefault(TLS_URI, TLSProfileFactory())
+        self._session.offerProfiles(offered)
+
+    def _offeredProfiles(self):
+        """
+        What the greeting offers: TLS only where it can start, and alone
+        while the policy requires it.
+        """
+        profiles = [uri for uri in self._profileFactories if uri != TLS_URI]
+        policy = self.tlsPolicy
+        if policy is None or self.isSecure or not ITLSTransport.providedBy(self.transport):
+            return profiles
+        return [TLS_URI] if policy.requireTLS else profiles + [TLS_URI]
+
+    def _tlsActive(self):
+        self.isSecure = True
+        getPeerCertificate = getattr(self.transport, "getPeerCertificate", None)
+        certificate = getPeerCertificate() if getPeerCertificate is not None else None
+        self.peerCertificate = certificate.to_cryptography() if certificate is not None else None
+        self._log.info("TLS is active with {peer}", peer=self._peer())
+        if self.tlsPolicy is not None:
+            self._callProfile(self.tlsPolicy.tlsStarted, self)
+
+    def _tlsNegotiated(self):
+        """
+        The tuning reset: every channel is gone, and both peers greet again.
+        """
+        reset = Failure(SessionReset("TLS was negotiated: the session started over"))
+        for opened, _ in self._opening.values():
+            opened.errback(reset)
+        self._opening.clear()
+        for number in list(self._channels):
+            self._channels.pop(number)._closed(reset, clean=False)
+        waiters, self._releaseWaiters = self._releaseWaiters, []
+        for waiter in waiters:
+            waiter.errback(reset)
+        self.peerGreeting = None
+        self._tlsActive()
+        self._session.reset(self._offeredProfiles())
+        self._flush()
+
+    @staticmethod
+    def _unlessReset(reply, channel):
+        """
+        A reply that outlived its channel, which only a reset does (a close
+        waits for every reply), must not reach a new channel that took the
+        same number.
+        """
+        surviving = defer.Deferred()
+
+        def settle(result):
+            if channel.isOpen:
+                surviving.callback(result)
+
+        reply.addBoth(settle)
+        return surviving
+
+    def _tlsFlushed(self):
+        if self._tlsNegotiation is not None:
+            self._tlsNegotiation.flushed()
+
+    def _tlsConnectionLost(self, reason):
+        if self._tlsNegotiation is None:
+            return reason
+        return self._tlsNegotiation.connectionLost(reason)
+
+    def _tlsRequested(self, event):
+        answerRequest(self, event)
+
+    def _tlsAccepted(self, event):
+        # The handshake starts once this read is processed (_tlsFlushed).
+        pass
+
+    def _tlsRefused(self, event):
+        self._tlsNegotiation.refused(event.error)
+
     _dispatch = {
         events.GreetingReceived: _greetingReceived,
         events.SessionRefused: _sessionRefused,
@@ -514,4 +674,7 @@ class BEEPProtocol(Protocol):
         events.AnswersCompleted: _answersCompleted,
         events.MessageDiscarded: _messageDiscarded,
         events.ProtocolViolated: _protocolViolated,
+        events.TLSRequested: _tlsRequested,
+        events.TLSAccepted: _tlsAccepted,
+        events.TLSRefused: _tlsRefused,
     }

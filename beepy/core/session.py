@@ -360,9 +360,24 @@ class Session:
         """
         Whether ``<proceed />`` has been sent or received: the transport must
         negotiate TLS now (as the TLS client if we sent ``<ready />``), then
-        call :meth:`reset`.  Nothing is sent or accepted meanwhile.
+        call :meth:`reset`.  Nothing is sent or accepted meanwhile.  Never
+        true once the session is terminated.
         """
-        return self._tls.proceeding
+        return self._tls.proceeding and not self._terminated
+
+    @property
+    def repliesOwed(self):
+        """
+        How many of the peer's ``MSG``\\ s (channel starts and closes
+        included) still await our reply, the peer's ``<ready />`` aside: RFC
+        3080 section 3.1.3.1 has them answered before ``<proceed />``.
+        """
+        return sum(
+            1
+            for channel in self._channels.values()
+            for msgno, reply in channel.replies.items()
+            if not reply.complete and (channel.number, msgno) != self._tls.peerRequest
+        )
 
     def requestTLS(self, serverName=None, number=None):
         """
