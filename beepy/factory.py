@@ -31,7 +31,13 @@ class _BEEPFactory(Factory):
     role = None
 
     def __init__(
-        self, profiles=(), config=SessionConfig(), features=None, localize=None, tls=None, clock=None
+        self,
+        profiles=(),
+        config=SessionConfig(),
+        features=None,
+        localize=None,
+        tls=None,
+        clock=None,
     ):
         self.profiles = list(profiles)
         for profile in self.profiles:

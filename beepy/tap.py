@@ -7,18 +7,26 @@ when ``beep`` is chosen, then calls :func:`makeService` with the parsed
 :class:`Options`::
 
     twistd -n beep --listen tcp:10288 --listen unix:/run/beep.sock
+
+Sessions may be secured with the TLS profile: with the certificate of
+``--tls-cert``, or else with a self-signed one made at start-up.
 """
 
+from cryptography import x509
+from OpenSSL import crypto
 from twisted.application import service, strports
-from twisted.internet import endpoints
+from twisted.internet import endpoints, ssl
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python import usage
+from twisted.python.filepath import FilePath
 from zope.interface import implementer
 
+from beepy.certificates import fingerprint, selfSignedCertificate
 from beepy.factory import BEEPServerFactory
 from beepy.profiles.echo import EchoFactory
 from beepy.profiles.sink import SinkFactory
+from beepy.tls import TLSPolicy
 
 __all__ = ["DEFAULT_LISTEN", "Options", "makeService"]
 
@@ -31,19 +39,108 @@ port 10288, the port IANA assigned to BEEP, on every interface.
 _log = Logger()
 
 
-class Options(usage.Options):
+class _TLSOptions:
+    """
+    The TLS options of ``twistd beep``, mixed into :class:`Options` the way
+    Twisted's ``strcred.AuthOptionMixin`` is.
+
+    After :meth:`_checkTLSOptions`, ``self["tls-certificate"]`` is the
+    ``PrivateCertificate`` of ``--tls-cert`` (``None`` without it) and
+    ``self["tls-authorities"]`` the trust root of ``--tls-ca`` (or ``None``).
+    """
+
+    optParameters = [
+        [
+            "tls-cert",
+            None,
+            None,
+            "PEM file with the certificate the TLS profile presents, and its key unless "
+            "--tls-key is given (default: a self-signed certificate made at start-up).",
+        ],
+        ["tls-key", None, None, "PEM file with the private key of --tls-cert."],
+        [
+            "tls-ca",
+            None,
+            None,
+            "PEM file with the authorities whose client certificates TLS requires.",
+        ],
+    ]
+    optFlags = [
+        ["require-tls", None, "Offer no profile but TLS until the session is secured."],
+    ]
+
+    def _checkTLSOptions(self):
+        certificate, key = self["tls-cert"], self["tls-key"]
+        if key is not None and certificate is None:
+            raise usage.UsageError("--tls-key needs --tls-cert")
+        self["tls-certificate"] = None
+        if certificate is not None:
+            pem = _read(certificate, "--tls-cert")
+            if key is not None:
+                pem += b"\n" + _read(key, "--tls-key")
+            try:
+                self["tls-certificate"] = ssl.PrivateCertificate.loadPEM(pem)
+            except Exception as e:
+                # OpenSSL's parse errors, Twisted's VerifyError for a key that
+                # does not match: either way, not a usable certificate.
+                raise usage.UsageError(
+                    f"no certificate with its private key in --tls-cert/--tls-key: {e!r}"
+                ) from e
+        self["tls-authorities"] = None
+        if self["tls-ca"] is not None:
+            try:
+                authorities = x509.load_pem_x509_certificates(_read(self["tls-ca"], "--tls-ca"))
+            except ValueError as e:
+                raise usage.UsageError(f"no certificates in --tls-ca: {e}") from e
+            self["tls-authorities"] = ssl.trustRootFromCertificates(
+                [ssl.Certificate(crypto.X509.from_cryptography(a)) for a in authorities]
+            )
+
+
+def _read(path, option):
+    try:
+        return FilePath(path).getContent()
+    except OSError as e:
+        raise usage.UsageError(f"cannot read {option} {path}: {e.strerror}") from e
+
+
+def _tlsPolicy(options):
+    """
+    The TLS policy of the server: the ``--tls-*`` options, or a self-signed
+    certificate whose fingerprint is logged, so that clients can check it.
+    """
+    certificate = options["tls-certificate"]
+    if certificate is None:
+        certificate = selfSignedCertificate()
+        _log.info(
+            "No --tls-cert: TLS uses a self-signed certificate, SHA-256 fingerprint {fingerprint}",
+            fingerprint=fingerprint(certificate),
+        )
+    return TLSPolicy(
+        certificate,
+        clientTrustRoot=options["tls-authorities"],
+        requireTLS=bool(options["require-tls"]),
+    )
+
+
+class Options(usage.Options, _TLSOptions):
     """
     Command-line options for ``twistd beep``.
 
     After :meth:`parseOptions`, ``self["listen"]`` is the list of server
-    endpoint descriptions to listen on, in the order given.
+    endpoint descriptions to listen on, in the order given; for the TLS
+    options, see :class:`_TLSOptions`.
     """
 
-    synopsis = "[--listen ENDPOINT ...]"
+    synopsis = (
+        "[--listen ENDPOINT ...] [--tls-cert PEM [--tls-key PEM]] [--tls-ca PEM] [--require-tls]"
+    )
     longdesc = (
-        "Run a BEEP (RFC 3080/3081) server offering the echo and sink profiles. "
+        "Run a BEEP (RFC 3080/3081) server offering the echo and sink profiles, and "
+        "TLS to secure sessions. "
         "ENDPOINT is a Twisted server endpoint description, such as "
-        "tcp:10288, tcp:10288:interface=127.0.0.1, tcp6:10288 or unix:/path/to/socket."
+        "tcp:10288, tcp:10288:interface=127.0.0.1, tcp6:10288 or unix:/path/to/socket; "
+        "ssl:10289:privateKey=key.pem:certKey=cert.pem runs TLS from the first byte."
     )
 
     def __init__(self):
@@ -61,6 +158,7 @@ class Options(usage.Options):
     def postOptions(self):
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
+        self._checkTLSOptions()
 
 
 def _checkEndpoint(description):
@@ -123,7 +221,7 @@ def _buildFactory(options):
     :param options: the parsed :class:`Options`.
     :return: a :class:`beepy.factory.BEEPServerFactory`.
     """
-    return BEEPServerFactory(profiles=[EchoFactory(), SinkFactory()])
+    return BEEPServerFactory(profiles=[EchoFactory(), SinkFactory()], tls=_tlsPolicy(options))
 
 
 def makeService(options, reactor=None):

@@ -288,9 +288,7 @@ class Negotiation:
         The peer answered our ``<ready />`` with ``error``; the session goes
         on in the clear.
         """
-        _log.info(
-            "{peer} refused TLS: {error}", peer=self.session._peer(), error=error
-        )
+        _log.info("{peer} refused TLS: {error}", peer=self.session._peer(), error=error)
         self._finish()
         if self.channel is not None:
             self.channel.close()
@@ -335,9 +333,7 @@ class Negotiation:
 
     def _timedOut(self):
         self._timer = None
-        self._failure = Failure(
-            TLSTimeout(f"no TLS session after {self.timeout:g} seconds")
-        )
+        self._failure = Failure(TLSTimeout(f"no TLS session after {self.timeout:g} seconds"))
         self.session.transport.abortConnection()
 
     def _finish(self):
@@ -408,7 +404,8 @@ async def _answer(session, event):
         chosen = await defer.maybeDeferred(policy.certificateFor, session, serverName)
         if chosen is None:
             raise BEEPError(
-                ReplyCode.REQUESTED_ACTION_NOT_TAKEN, f"no certificate for {serverName or 'this server'}"
+                ReplyCode.REQUESTED_ACTION_NOT_TAKEN,
+                f"no certificate for {serverName or 'this server'}",
             )
         creator = policy.serverOptions(chosen)
     except BEEPError as e:

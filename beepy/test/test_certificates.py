@@ -21,9 +21,9 @@ def names(certificate):
     extension = certificate.original.to_cryptography().extensions.get_extension_for_class(
         x509.SubjectAlternativeName
     )
-    return extension.value.get_values_for_type(
-        x509.DNSName
-    ) + extension.value.get_values_for_type(x509.IPAddress)
+    return extension.value.get_values_for_type(x509.DNSName) + extension.value.get_values_for_type(
+        x509.IPAddress
+    )
 
 
 class SelfSignedTests(SynchronousTestCase):
@@ -73,9 +73,7 @@ class AuthorityTests(SynchronousTestCase):
         issued.original.to_cryptography().verify_directly_issued_by(
             authority.certificate.original.to_cryptography()
         )
-        self.assertEqual(
-            names(issued), ["beep.example", ipaddress.ip_address("127.0.0.1")]
-        )
+        self.assertEqual(names(issued), ["beep.example", ipaddress.ip_address("127.0.0.1")])
         self.assertTrue(issued.privateKey.matches(issued.getPublicKey()))
 
     def test_authoritiesDiffer(self):

@@ -29,7 +29,9 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 import beepy
 from beepy import tap
+from beepy.certificates import fingerprint
 from beepy.client import connectBEEP
+from beepy.core.management import TLS_URI
 from beepy.core.mime import Message
 from beepy.profiles.echo import ECHO_URI
 from beepy.profiles.sink import SINK_URI
@@ -224,8 +226,10 @@ class InstalledPluginTests(TestCase):
     def test_serveEcho(self):
         """
         ``twistd -n beep --listen tcp:0:interface=127.0.0.1`` logs the port it
-        listens on, greets a client with the echo and sink profiles, echoes
-        a message, and shuts down cleanly on ``SIGTERM``.
+        listens on, greets a client with the echo and sink profiles and TLS,
+        secures the session with the self-signed certificate whose
+        fingerprint it logged, echoes a message, and shuts down cleanly on
+        ``SIGTERM``.
         """
         yield self._requireInstalled()
         executable, argv = twistdCommand()
@@ -243,6 +247,13 @@ class InstalledPluginTests(TestCase):
         endpoint = clientFromString(reactor, f"tcp:127.0.0.1:{port}")
         session = yield connectBEEP(endpoint).addTimeout(TIMEOUT, reactor)
         closed = session.notifyClose()
+        self.assertEqual(sorted(session.peerProfiles), sorted([ECHO_URI, SINK_URI, TLS_URI]))
+
+        # A client that knows only the logged fingerprint pins it.
+        yield session.startTLS(verify=False).addTimeout(TIMEOUT, reactor)
+        logged = re.search(r"SHA-256 fingerprint ([0-9A-F:]{95})", process.text())
+        self.assertIsNotNone(logged, process.text())
+        self.assertEqual(fingerprint(session.peerCertificate), logged.group(1))
         self.assertEqual(sorted(session.peerProfiles), sorted([ECHO_URI, SINK_URI]))
 
         channel = yield session.openChannel([ECHO_URI]).addTimeout(TIMEOUT, reactor)

@@ -48,7 +48,9 @@ def tlsPair(**arguments):
     """
     Two greeted sessions that both offer :data:`URI` and TLS.
     """
-    return SessionPair(initiatorProfiles=(URI, TLS_URI), listenerProfiles=(URI, TLS_URI), **arguments)
+    return SessionPair(
+        initiatorProfiles=(URI, TLS_URI), listenerProfiles=(URI, TLS_URI), **arguments
+    )
 
 
 def body(frame):

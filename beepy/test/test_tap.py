@@ -13,6 +13,7 @@ from twisted.python.usage import UsageError
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase
 
+from beepy.core.management import TLS_URI
 from beepy.core.mime import Message
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
 from beepy.profiles.echo import ECHO_URI
@@ -164,8 +165,8 @@ class MakeServiceTests(SynchronousTestCase):
     def test_greetingAndEcho(self):
         """
         A client connected in memory to a session from the service's factory
-        is greeted with the echo and sink profiles, and the echo profile
-        echoes.
+        is greeted with the echo and sink profiles and TLS, and the echo
+        profile echoes.
         """
         self.startService()
         [(_, serverFactory, _, _)] = self.reactor.tcpServers
@@ -177,7 +178,7 @@ class MakeServiceTests(SynchronousTestCase):
             client,
             iosim.FakeTransport(client, isServer=False),
         )
-        self.assertEqual(sorted(client.peerProfiles), sorted([ECHO_URI, SINK_URI]))
+        self.assertEqual(sorted(client.peerProfiles), sorted([ECHO_URI, SINK_URI, TLS_URI]))
 
         opening = client.openChannel([ECHO_URI])
         pump.flush()

@@ -71,7 +71,9 @@ class RecordingPolicy(TLSPolicy):
     def tlsStarted(self, session):
         self.secured.append(session)
         handle = session.transport.getHandle()
-        self.serverNames.append(handle.get_servername() if hasattr(handle, "get_servername") else None)
+        self.serverNames.append(
+            handle.get_servername() if hasattr(handle, "get_servername") else None
+        )
 
 
 class HeldProfile(Profile):
@@ -133,7 +135,9 @@ class InMemory:
     ``Clock``.
     """
 
-    def __init__(self, serverTLS=None, clientTLS=None, serverProfiles=None, clientProfiles=(), greet=True):
+    def __init__(
+        self, serverTLS=None, clientTLS=None, serverProfiles=None, clientProfiles=(), greet=True
+    ):
         self.clock = Clock()
         if serverProfiles is None:
             serverProfiles = [EchoFactory()]
@@ -378,7 +382,9 @@ class RequestTests(SynchronousTestCase):
     def test_notOffered(self):
         pair = InMemory()
         securing = pair.client.startTLS(serverName="beep.example")
-        self.assertIn("does not offer TLS", str(self.failureResultOf(securing, LocalProtocolError).value))
+        self.assertIn(
+            "does not offer TLS", str(self.failureResultOf(securing, LocalProtocolError).value)
+        )
 
     def test_alreadyUnderWay(self):
         pair = InMemory(serverTLS=serverPolicy(decision=defer.Deferred()))
@@ -494,7 +500,9 @@ class LoopbackTestCase(TestCase):
         return session
 
     def closeAll(self):
-        sessions = list(self.sessions) + list(getattr(self, "factory", None) and self.factory.sessions or [])
+        sessions = list(self.sessions) + list(
+            getattr(self, "factory", None) and self.factory.sessions or []
+        )
         closing = [session.notifyClose() for session in sessions]
         for session in sessions:
             if session.transport is not None:
@@ -551,7 +559,9 @@ class LoopbackTLSTests(LoopbackTestCase):
         """
         yield self.listen(serverPolicy())
         client = yield self.connect()
-        yield client.startTLS(serverName="beep.example", trustRoot=AUTHORITY.certificate, piggyback=False)
+        yield client.startTLS(
+            serverName="beep.example", trustRoot=AUTHORITY.certificate, piggyback=False
+        )
         self.assertTrue(client.isSecure)
         yield self.echo(client)
 
@@ -910,4 +920,3 @@ class MisbehavingPeerTests(LoopbackTestCase):
         yield self.assertFailure(securing, RemoteProtocolError)
         yield self.listener.lost
         self.assertNotIn(b"\x16\x03", self.listener.received)
-
