@@ -5,7 +5,13 @@ beepy: the BEEP protocol (RFC 3080, RFC 3081) for Twisted.
 from beepy.channel import Channel, ChannelStart
 from beepy.client import connectBEEP
 from beepy.core.codes import ReplyCode
-from beepy.core.errors import BEEPError, LocalProtocolError, ProtocolError, RemoteProtocolError
+from beepy.core.errors import (
+    BEEPError,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+    SessionReset,
+)
 from beepy.core.management import ProfileElement
 from beepy.core.mime import Message
 from beepy.core.session import SessionConfig
@@ -13,6 +19,7 @@ from beepy.factory import BEEPClientFactory, BEEPServerFactory
 from beepy.interfaces import IProfile, IProfileFactory
 from beepy.profile import Answers, Profile, ProfileFactory
 from beepy.protocol import BEEPProtocol
+from beepy.tls import TLSPolicy, TLSRequest, TLSTimeout
 
 __version__ = "0.1.0"
 
@@ -35,5 +42,9 @@ __all__ = [
     "RemoteProtocolError",
     "ReplyCode",
     "SessionConfig",
+    "SessionReset",
+    "TLSPolicy",
+    "TLSRequest",
+    "TLSTimeout",
     "connectBEEP",
 ]
