@@ -655,7 +655,8 @@ class BEEPProtocol(Protocol):
         pass
 
     def _tlsRefused(self, event):
-        self._tlsNegotiation.refused(event.error)
+        if self._tlsNegotiation is not None:
+            self._tlsNegotiation.refused(event.error)
 
     _dispatch = {
         events.GreetingReceived: _greetingReceived,

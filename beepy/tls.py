@@ -21,8 +21,12 @@ from typing import Any, Optional
 
 from twisted.internet import defer
 from twisted.internet.abstract import isIPAddress, isIPv6Address
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, ISSLTransport
-from twisted.internet.ssl import CertificateOptions, optionsForClientTLS
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    ISSLTransport,
+    ITLSTransport,
+)
+from twisted.internet.ssl import CertificateOptions, PrivateCertificate, optionsForClientTLS
 from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
@@ -184,7 +188,7 @@ class TLSPolicy:
         :return: the server connection creator for what
             :meth:`certificateFor` chose.
         """
-        if not hasattr(chosen, "privateKey"):
+        if not isinstance(chosen, PrivateCertificate):
             return chosen
         return CertificateOptions(
             privateKey=chosen.privateKey.original,
@@ -239,7 +243,7 @@ def _clock(session):
     return reactor
 
 
-class Negotiation:
+class _Negotiation:
     """
     One TLS negotiation on a session, from ``<ready />`` to the new
     greetings, with its timeout.
@@ -359,6 +363,8 @@ def requestTLS(session, request):
 async def _request(session, request):
     if TLS_URI not in session.peerProfiles:
         raise LocalProtocolError("the peer does not offer TLS")
+    if not ITLSTransport.providedBy(session.transport):
+        raise LocalProtocolError("this transport cannot start TLS")
     if session._tlsNegotiation is not None:
         raise LocalProtocolError("a TLS negotiation is already under way")
     serverName = request.serverName or getattr(session.transport.getPeer(), "host", None)
@@ -368,7 +374,7 @@ async def _request(session, request):
     channel = None
     if not request.piggyback:
         channel = await session.openChannel([TLS_URI], serverName=serverName)
-    negotiation = Negotiation(session, creator, True, request.timeout)
+    negotiation = _Negotiation(session, creator, True, request.timeout)
     negotiation.channel = channel
     try:
         if channel is None:
@@ -397,7 +403,9 @@ async def _answer(session, event):
         serverName = getattr(channel.profile, "serverName", None)
     creator = None
     try:
-        if policy is None or session._tlsNegotiation is not None:
+        if policy is None:
+            raise BEEPError(ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "TLS is not offered")
+        if session._tlsNegotiation is not None:
             raise BEEPError(ReplyCode.ACTION_NOT_TAKEN, "a TLS negotiation is already under way")
         if not await defer.maybeDeferred(policy.acceptTLS, session, serverName):
             raise BEEPError(ReplyCode.SERVICE_NOT_AVAILABLE, "TLS denied")
@@ -419,5 +427,5 @@ async def _answer(session, event):
         _log.info("Refused TLS to {peer}: {error}", peer=session._peer(), error=refusal)
         session._send(lambda core: core.refuseTLS(refusal))
         return
-    Negotiation(session, creator, False, policy.timeout)
+    _Negotiation(session, creator, False, policy.timeout)
     session._flush()

@@ -397,6 +397,8 @@ class Session:
         self._checkActive()
         if self._tls.requested or self._tls.proceeding:
             raise LocalProtocolError("a TLS negotiation is already under way")
+        if self._tls.peerRequest is not None:
+            raise LocalProtocolError("the peer's request for TLS awaits our answer")
         ready = encodeManagement(Ready())
         if number is None:
             number = self.startChannel([ProfileElement(TLS_URI, ready)], serverName)

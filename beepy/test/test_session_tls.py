@@ -138,6 +138,14 @@ class PiggybackedTests(SessionTestCase):
         self.assertEqual(event.error.code, ReplyCode.GENERAL_SYNTAX_ERROR)
         self.assertFalse(peer.session.tlsProceeding)
 
+    def test_unparseableReply(self):
+        peer = ScriptedPeer(role=INITIATOR)
+        peer.session.requestTLS()
+        peer.read()
+        payload = Message(b"<profile", contentType=BEEP_XML).toPayload()
+        events = peer.deliver(peer.frame(RPY, 0, 1, payload))
+        self.assertViolated(peer, events, "unparseable reply")
+
     def test_replyForAnotherProfile(self):
         """
         Answering a TLS start with another profile's ``<profile>`` is a
@@ -537,6 +545,16 @@ class CommandErrorTests(SessionTestCase):
         pair = tlsPair()
         pair.initiator.requestTLS()
         self.assertRaises(LocalProtocolError, pair.initiator.requestTLS)
+
+    def test_whilePeerAsks(self):
+        """
+        Asking while the peer's request awaits our answer would only cross
+        it: answer first.
+        """
+        pair = tlsPair()
+        pair.initiator.requestTLS()
+        pair.pump()
+        self.assertRaises(LocalProtocolError, pair.listener.requestTLS)
 
     def test_beforeGreeting(self):
         session = Session(INITIATOR, (URI,))

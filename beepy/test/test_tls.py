@@ -392,6 +392,63 @@ class RequestTests(SynchronousTestCase):
         pair.pump.flush()
         self.failureResultOf(pair.client.startTLS(), LocalProtocolError)
 
+    def test_startTLSFails(self):
+        """
+        If the transport cannot start TLS after all, the session is closed
+        with that error.
+        """
+        pair = InMemory(serverTLS=serverPolicy())
+
+        def startTLS(contextFactory, beNormal=True):
+            raise RuntimeError("no TLS today")
+
+        pair.clientTransport.startTLS = startTLS
+        securing = pair.client.startTLS(serverName="beep.example")
+        pair.pump.flush()
+        self.failureResultOf(securing, RuntimeError)
+        self.assertEqual(pair.clock.getDelayedCalls(), [])
+
+    def test_noServerName(self):
+        """
+        With no ``serverName`` and a peer address without a host, there is
+        nothing to check the certificate against.
+        """
+        pair = InMemory(serverTLS=serverPolicy())
+        pair.clientTransport.peerAddress = iosim.FakeAddress()
+        self.failureResultOf(pair.client.startTLS(), ValueError)
+
+    def test_readyOptions(self):
+        """
+        ``certificateFor`` may return ready server TLS options, used as they
+        are.
+        """
+        options = ssl.CertificateOptions()
+        self.assertIs(TLSPolicy().serverOptions(options), options)
+
+    def test_tlsChannelRefusesOtherMessages(self):
+        """
+        On a TLS channel, anything but ``<ready />`` is refused with 501; a
+        TLS start carrying something else is refused the same way.
+        """
+        pair = InMemory(serverTLS=serverPolicy())
+        opening = pair.client.openChannel([TLS_URI])
+        pair.pump.flush()
+        replying = self.successResultOf(opening).sendMessage(b"hello")
+        pair.pump.flush()
+        self.assertEqual(self.failureResultOf(replying, BEEPError).value.code, 501)
+        opening = pair.client.openChannel([ProfileElement(TLS_URI, b"hello")])
+        pair.pump.flush()
+        self.assertEqual(self.failureResultOf(opening, BEEPError).value.code, 501)
+
+    def test_transportWithoutTLS(self):
+        """
+        Over a transport that cannot start TLS, asking fails at once.
+        """
+        pair = InMemory(serverTLS=serverPolicy())
+        pair.client.transport = StringTransport()
+        securing = pair.client.startTLS(serverName="beep.example")
+        self.assertIn("cannot start TLS", str(self.failureResultOf(securing).value))
+
     def test_alreadySecure(self):
         pair = InMemory(serverTLS=serverPolicy())
         pair.client.isSecure = True
@@ -426,6 +483,22 @@ class TimeoutTests(SynchronousTestCase):
         self.assertIsInstance(self.successResultOf(closed), TLSTimeout)
         [line] = self.failures()
         self.assertIn("failed: no TLS session after 10 seconds", line)
+
+    def test_crossingRequests(self):
+        """
+        Both peers ask at once: each may send nothing until its own request
+        is answered (RFC 3080 section 3.1.3), so neither answers the other's.
+        The timeouts end it; nothing hangs.
+        """
+        pair = InMemory(serverTLS=serverPolicy(), clientTLS=RecordingPolicy(CLIENT_CERTIFICATE))
+        fromClient = pair.client.startTLS(serverName="beep.example", timeout=10)
+        fromServer = pair.server.startTLS(serverName="client.example", timeout=10)
+        pair.pump.flush()
+        self.assertEqual(pair.tlsRoles(), (None, None))
+        pair.clock.advance(10)
+        pair.pump.flush()
+        self.failureResultOf(fromClient, TLSTimeout)
+        self.failureResultOf(fromServer, TLSTimeout)
 
     def test_noHandshake(self):
         """
@@ -592,6 +665,19 @@ class LoopbackTLSTests(LoopbackTestCase):
         profile.closedWith.trap(SessionReset)
         yield self.assertFailure(channel.sendMessage(b"late"), SessionReset)
         self.assertEqual(client.channels, {})
+
+    @defer.inlineCallbacks
+    def test_startAfterReady(self):
+        """
+        A channel start asked for after ``<ready />`` waits, and the reset
+        fails it.
+        """
+        yield self.listen(serverPolicy())
+        client = yield self.connect()
+        securing = client.startTLS(serverName="beep.example", trustRoot=AUTHORITY.certificate)
+        opening = client.openChannel([ECHO_URI])
+        yield securing
+        yield self.assertFailure(opening, SessionReset)
 
     @defer.inlineCallbacks
     def test_staleReplyDropped(self):
