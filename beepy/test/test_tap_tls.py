@@ -207,6 +207,13 @@ class ServedTLSTests(TestCase):
         return port, child.factory
 
     @defer.inlineCallbacks
+    def echoAndRelease(self, session):
+        channel = yield session.openChannel([ECHO_URI])
+        reply = yield channel.sendMessage(b"secret")
+        self.assertEqual(reply.body, b"secret")
+        yield session.close()
+
+    @defer.inlineCallbacks
     def test_selfSignedOutOfTheBox(self):
         """
         Run as the README runs it, the server secures sessions with its
@@ -221,10 +228,7 @@ class ServedTLSTests(TestCase):
         [logged] = [e["fingerprint"] for e in self.logged if "fingerprint" in e]
         self.assertEqual(fingerprint(session.peerCertificate), logged)
         self.assertEqual(session.peerProfiles, (ECHO_URI, SINK_URI))
-        channel = yield session.openChannel([ECHO_URI])
-        reply = yield channel.sendMessage(b"secret")
-        self.assertEqual(reply.body, b"secret")
-        yield session.close()
+        yield self.echoAndRelease(session)
 
     @defer.inlineCallbacks
     def test_sslEndpoint(self):
@@ -244,10 +248,7 @@ class ServedTLSTests(TestCase):
         session = yield connectBEEP(endpoint)
         self.assertTrue(session.isSecure)
         self.assertEqual(session.peerProfiles, (ECHO_URI, SINK_URI))
-        channel = yield session.openChannel([ECHO_URI])
-        reply = yield channel.sendMessage(b"secret")
-        self.assertEqual(reply.body, b"secret")
-        yield session.close()
+        yield self.echoAndRelease(session)
 
     @defer.inlineCallbacks
     def test_requireTLSWithClientCertificates(self):
