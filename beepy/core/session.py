@@ -27,7 +27,15 @@ from beepy.core.channel import (
 from beepy.core.codec import DEFAULT_MAX_HEADER_LENGTH, FrameDecoder, encodeFrame
 from beepy.core.codes import ReplyCode
 from beepy.core.errors import BEEPError, LocalProtocolError, RemoteProtocolError
-from beepy.core.frames import MAX_ANSNO, MAX_CHANNEL, SEQNO_MODULUS, DataFrame, FrameType, SeqFrame
+from beepy.core.frames import (
+    MAX_ANSNO,
+    MAX_CHANNEL,
+    MAX_SIZE,
+    SEQNO_MODULUS,
+    DataFrame,
+    FrameType,
+    SeqFrame,
+)
 from beepy.core.management import (
     BEEP_XML,
     DEFAULT_MAX_XML_SIZE,
@@ -41,7 +49,7 @@ from beepy.core.management import (
 )
 from beepy.core.mime import Message
 
-__all__ = ["Role", "Session", "SessionConfig"]
+__all__ = ["PayloadStream", "Role", "Session", "SessionConfig"]
 
 MSG, RPY, ERR, ANS, NUL = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.ANS, FrameType.NUL
 
@@ -91,6 +99,45 @@ class SessionConfig:
             raise ValueError("maxFrameSize and maxChannels must be positive")
 
 
+class PayloadStream:
+    """
+    The writable end of a streamed message's payload (see
+    :meth:`Session.streamMessage`).  Octets written after the peer answered
+    pre-emptively (RFC 3080 section 2.6.3) are dropped, as that section says.
+    """
+
+    def __init__(self, session, channel, message):
+        self._session = session
+        self._channel = channel
+        self._message = message
+
+    @property
+    def msgno(self):
+        return self._message.msgno
+
+    @property
+    def buffered(self):
+        """
+        Octets written and not yet framed: a writer should wait while this
+        is large, so that memory stays bounded by what it chooses.
+        """
+        return self._message.buffered
+
+    def write(self, data):
+        self._session._checkNotTerminated()
+        before = self._message.buffered
+        self._message.append(bytes(data))
+        if self._message.type is not MSG:
+            self._channel.replyBacklog += self._message.buffered - before
+
+    def finish(self):
+        """
+        End the payload: its final frame can go.
+        """
+        self._session._checkNotTerminated()
+        self._message.complete = True
+
+
 def _managementPayload(element):
     return Message(encodeManagement(element), contentType=BEEP_XML).toPayload()
 
@@ -113,6 +160,7 @@ class Session:
         self._terminated = False
         self._decoder = FrameDecoder(config.receiveWindow, config.maxHeaderLength)
         self._out = []
+        self._outSize = 0  # payload octets framed by this dataToSend
         self._events = []
         zero = Channel(0, None, config.receiveWindow)
         # The peer's greeting answers an implicit MSG 0 (RFC 3080 section 2.4).
@@ -257,6 +305,47 @@ class Session:
         msgno = self._takePendingClose(number)
         self._queueReply(self._channels[0], msgno, ERR, payload)
 
+    # -- Flow control ----------------------------------------------------
+
+    def setReceiveWindow(self, number, size):
+        """
+        Change the window we advertise on ``number`` (Vortex's
+        ``vortex_channel_set_window_size``).  A larger one is advertised at
+        once; a smaller one takes effect as the peer uses up what it was
+        already granted (RFC 3081: the right edge never moves left).
+        """
+        if not 1 <= size <= MAX_SIZE:
+            raise LocalProtocolError(f"a window is 1 to {MAX_SIZE} octets, not {size}")
+        channel = self._channel(number)
+        channel.receiveWindow = size
+        channel.windowChanged = True
+
+    def pauseChannel(self, number):
+        """
+        The application takes nothing more on ``number`` for now: octets
+        that arrive are not credited back to the peer, which stops once it
+        has used up its window.
+        """
+        self._channel(number).paused = True
+
+    def resumeChannel(self, number):
+        """
+        The application has consumed everything it held: credit it.
+        """
+        channel = self._channel(number)
+        channel.paused = False
+        channel.unconsumed = 0
+
+    def deliverFrames(self, number):
+        """
+        Report the data frames of ``number`` one by one as
+        :class:`~beepy.core.events.FrameReceived` instead of assembling
+        messages (Vortex's frame-received handler), for an application that
+        streams large messages.  No message size limit applies: the
+        application holds what it keeps.
+        """
+        self._dataChannel(number).frameLevel = True
+
     # -- Messages --------------------------------------------------------
 
     def sendMessage(self, number, message):
@@ -266,15 +355,42 @@ class Session:
         :param message: a :class:`Message` or a ready payload (``bytes``).
         :return: its message number, which its reply events carry.
         """
+        return self._queueMessage(number, self._payload(message), True).msgno
+
+    def streamMessage(self, number, head=b""):
+        """
+        Queue a ``MSG`` whose payload is still to come, for a body too large
+        to hold (Vortex's feeder).  Frames leave as the payload arrives.
+
+        :param head: the start of the payload, normally its MIME headers
+            (a :class:`Message` with an empty body gives them).
+        :return: a :class:`PayloadStream`; its ``msgno`` is the one the
+            reply events carry.
+        """
+        request = self._queueMessage(number, self._payload(head), False)
+        return PayloadStream(self, self._channels[number], request)
+
+    def streamReply(self, number, msgno, head=b""):
+        """
+        Answer ``MSG`` ``msgno`` with an ``RPY`` whose payload is still to
+        come (see :meth:`streamMessage`).
+
+        :return: a :class:`PayloadStream`.
+        """
+        channel = self._dataChannel(number)
+        message = self._reply(channel, msgno, RPY, self._payload(head), complete=False)
+        return PayloadStream(self, channel, message)
+
+    def _queueMessage(self, number, payload, complete):
         self._checkActive()
         channel = self._dataChannel(number)
         if channel.closing or channel.acceptedClose is not None:
             raise LocalProtocolError(f"channel {number} is closing")
         msgno = channel.allocateMsgno()
-        request = OutgoingMessage(MSG, msgno, self._payload(message))
+        request = OutgoingMessage(MSG, msgno, payload, complete=complete)
         channel.outstanding[msgno] = Outstanding(request)
         channel.outgoing.append(request)
-        return msgno
+        return request
 
     def sendReply(self, number, msgno, message):
         """
@@ -307,6 +423,7 @@ class Session:
             raise LocalProtocolError(f"MSG {msgno} already has {MAX_ANSNO + 1} answers")
         reply.nextAnsno += 1
         reply.queued.append(OutgoingMessage(ANS, msgno, payload, ansno))
+        channel.replyBacklog += len(payload)
         self._releaseReplies(channel)
         return ansno
 
@@ -344,27 +461,36 @@ class Session:
         result, self._events = self._events, []
         return result
 
-    def dataToSend(self):
+    def dataToSend(self, limit=None):
         """
-        Frame whatever the windows allow and return it as one ``bytes``:
-        ``SEQ`` frames first, then one frame per busy channel in turn, so that
-        a long message on one channel does not starve the others.
+        Frame what the windows allow and return it as one ``bytes``: ``SEQ``
+        frames first, then one frame per busy channel in turn, so that a long
+        message on one channel does not starve the others.
+
+        :param limit: stop once this many payload octets are framed (at most
+            one frame per channel more), so that a caller writing to a
+            transport with backpressure keeps the rest here, where a later
+            request on another channel can still overtake it; ``None``
+            frames everything the windows allow.
         """
         if self._terminated:
             return b""
+        self._outSize = 0
         while True:
             self._announcements = False
             self._sendSeqs()
             active = [
                 c for c in self._channels.values() if c.outgoing and (c.announced or c.number == 0)
             ]
-            while active:
+            while active and (limit is None or self._outSize < limit):
                 active = [channel for channel in active if self._sendFrame(channel)]
             # A start reply may have just left, opening its channel to frames;
             # the last reply on a channel whose close we accepted may have too.
             closed = self._finishAcceptedCloses()
             if not (closed or self._announcements):
                 break
+        # Frames just sent may have shrunk a reply backlog that held a window.
+        self._sendSeqs()
         data = b"".join(self._out)
         self._out.clear()
         return data
@@ -372,13 +498,13 @@ class Session:
     # -- Internals: sending ----------------------------------------------
 
     def _sendSeqs(self):
-        for channel in list(self._channels.values()):
-            if channel.seqWanted():
-                channel.receiveAckno = channel.receiveSeqno
-                channel.advertisedWindow = channel.receiveWindow
-                self._out.append(
-                    encodeFrame(SeqFrame(channel.number, channel.receiveSeqno, channel.receiveWindow))
-                )
+        for channel in self._channels.values():
+            window = channel.windowUpdate()
+            if window is not None:
+                channel.advertised(window)
+                if window > self._decoder.maxPayload:
+                    self._decoder.maxPayload = window
+                self._out.append(encodeFrame(SeqFrame(channel.number, channel.receiveSeqno, window)))
 
     def _sendFrame(self, channel):
         """
@@ -387,12 +513,13 @@ class Session:
         :return: whether the channel has more to send right now.
         """
         message = channel.outgoing[0]
-        remaining = len(message.payload) - message.offset
-        size = min(remaining, channel.sendWindow(), self.config.maxFrameSize)
-        if size == 0 and remaining:
+        if message.stalled:
             return False
-        end = message.offset + size
-        more = end < len(message.payload)
+        size = min(message.buffered, channel.sendWindow(), self.config.maxFrameSize)
+        if size == 0 and message.buffered:
+            return False
+        payload = message.take(size)
+        more = not message.complete or message.buffered > 0
         message.started = True
         self._out.append(
             encodeFrame(
@@ -402,13 +529,15 @@ class Session:
                     message.msgno,
                     more,
                     channel.sendSeqno,
-                    bytes(message.payload[message.offset : end]),
+                    payload,
                     message.ansno,
                 )
             )
         )
+        self._outSize += len(payload)
         channel.sendSeqno = (channel.sendSeqno + size) % SEQNO_MODULUS
-        message.offset = end
+        if message.type is not MSG:
+            channel.replyBacklog -= size
         if not more:
             channel.outgoing.popleft()
             if message.onSent is not None:
@@ -458,10 +587,10 @@ class Session:
             )
         return bool(quiet)
 
-    def _reply(self, channel, msgno, frameType, payload):
+    def _reply(self, channel, msgno, frameType, payload, complete=True):
         self._checkNotTerminated()
         reply = self._openReply(channel, msgno, "ANS" if frameType is NUL else "RPY")
-        self._completeReply(channel, msgno, reply, frameType, payload)
+        return self._completeReply(channel, msgno, reply, frameType, payload, complete=complete)
 
     def _queueReply(self, channel, msgno, frameType, payload, onSent=None):
         """
@@ -474,15 +603,23 @@ class Session:
         reply.style = "RPY"
         self._completeReply(channel, msgno, reply, frameType, payload, onSent)
 
-    def _completeReply(self, channel, msgno, reply, frameType, payload, onSent=None):
+    def _completeReply(self, channel, msgno, reply, frameType, payload, onSent=None, complete=True):
+        """
+        Queue the last reply to ``msgno``: no other may follow it, though a
+        streamed one (not ``complete``) has more payload to come.
+        """
+
         def sent():
             channel.replies.pop(msgno, None)
             if onSent is not None:
                 onSent()
 
-        reply.queued.append(OutgoingMessage(frameType, msgno, payload, onSent=sent))
+        message = OutgoingMessage(frameType, msgno, payload, onSent=sent, complete=complete)
+        reply.queued.append(message)
         reply.complete = True
+        channel.replyBacklog += len(payload)
         self._releaseReplies(channel)
+        return message
 
     def _openReply(self, channel, msgno, style):
         reply = channel.replies.get(msgno)
@@ -544,10 +681,10 @@ class Session:
                 f"expected {channel.receiveSeqno}"
             )
         size = len(frame.payload)
-        if seqnoDistance(channel.receiveAckno, channel.receiveSeqno) + size > channel.advertisedWindow:
+        if size > channel.receiveRoom():
             raise RemoteProtocolError(
-                f"{frame.type.name} on channel {frame.channel} overruns the "
-                f"{channel.advertisedWindow}-octet window"
+                f"{frame.type.name} on channel {frame.channel} overruns the window: "
+                f"{size} octets with room for {channel.receiveRoom()}"
             )
         if channel.lastIntermediate is not None and channel.lastIntermediate != (
             frame.type,
@@ -559,8 +696,13 @@ class Session:
                 f"{kind.name} {msgno}, whose final frame has not arrived"
             )
         channel.receiveSeqno = (channel.receiveSeqno + size) % SEQNO_MODULUS
+        if channel.paused:
+            channel.unconsumed += size
+        continuation = channel.lastIntermediate is not None
         channel.lastIntermediate = (frame.type, frame.msgno) if frame.more else None
-        if frame.type is MSG:
+        if channel.frameLevel:
+            self._receiveRawFrame(channel, frame, continuation)
+        elif frame.type is MSG:
             self._receiveMsgFrame(channel, frame)
         else:
             self._receiveReplyFrame(channel, frame)
@@ -624,7 +766,12 @@ class Session:
             )
             self._queueReply(channel, msgno, ERR, _managementPayload(error))
 
-    def _receiveReplyFrame(self, channel, frame):
+    def _outstandingFor(self, channel, frame):
+        """
+        Check a reply frame against the ``MSG`` it answers.
+
+        :return: that ``MSG``'s :class:`Outstanding`.
+        """
         if channel.number == 0 and frame.type in (ANS, NUL):
             raise RemoteProtocolError(f"{frame.type.name} on channel 0, which answers only RPY or ERR")
         outstanding = channel.outstanding.get(frame.msgno)
@@ -636,20 +783,63 @@ class Session:
         if not outstanding.acknowledged:
             outstanding.acknowledged = True
             request = outstanding.request
-            if request is not None and request.offset < len(request.payload):
+            if request is not None and not (request.complete and request.buffered == 0):
                 # A pre-emptive reply: end our MSG with an empty final frame.
                 request.truncate()
         if frame.type is ANS:
+            outstanding.answered = True
+        elif outstanding.answered and frame.type is not NUL:
+            raise RemoteProtocolError(
+                f"{frame.type.name} {frame.msgno} on channel {frame.channel} "
+                f"after ANS replies to the same MSG"
+            )
+        if frame.type is NUL:
+            if frame.more:
+                raise RemoteProtocolError(f"NUL {frame.msgno} on channel {frame.channel} is not final")
+            # RFC 3080 wants an empty NUL; Vortex sends the empty MIME entity.
+            if frame.payload not in (b"", _EMPTY_ENTITY):
+                raise RemoteProtocolError(
+                    f"NUL {frame.msgno} on channel {frame.channel} carries a payload"
+                )
+            if outstanding.partialAnswers:
+                raise RemoteProtocolError(
+                    f"NUL {frame.msgno} on channel {frame.channel} while an ANS is incomplete"
+                )
+        return outstanding
+
+    def _receiveRawFrame(self, channel, frame, continuation):
+        """
+        A frame on a channel whose application takes frames, not messages
+        (Vortex's frame-received handler): keep the bookkeeping, assemble
+        nothing.
+        """
+        if frame.type is MSG:
+            if not continuation:
+                if frame.msgno in channel.replies:
+                    raise RemoteProtocolError(
+                        f"MSG {frame.msgno} on channel {frame.channel} reuses a message "
+                        f"number still awaiting our reply"
+                    )
+                channel.replies[frame.msgno] = Reply()
+        else:
+            outstanding = self._outstandingFor(channel, frame)
+            if frame.type is ANS:
+                if frame.more:
+                    outstanding.partialAnswers[frame.ansno] = None
+                else:
+                    outstanding.partialAnswers.pop(frame.ansno, None)
+            elif not frame.more:
+                del channel.outstanding[frame.msgno]
+        self._events.append(events.FrameReceived(channel.number, frame))
+
+    def _receiveReplyFrame(self, channel, frame):
+        outstanding = self._outstandingFor(channel, frame)
+        if frame.type is ANS:
             self._receiveAnswerFrame(channel, frame, outstanding)
             return
-        if outstanding.answered:
-            if frame.type is not NUL:
-                raise RemoteProtocolError(
-                    f"{frame.type.name} {frame.msgno} on channel {frame.channel} "
-                    f"after ANS replies to the same MSG"
-                )
         if frame.type is NUL:
-            self._receiveNul(channel, frame, outstanding)
+            del channel.outstanding[frame.msgno]
+            self._events.append(events.AnswersCompleted(channel.number, frame.msgno))
             return
         payload = self._assemble(channel, frame)
         if payload is None:
@@ -664,7 +854,6 @@ class Session:
         self._events.append(event(channel.number, frame.msgno, Message.fromPayload(payload)))
 
     def _receiveAnswerFrame(self, channel, frame, outstanding):
-        outstanding.answered = True
         partial = outstanding.partialAnswers.get(frame.ansno)
         if partial is None:
             partial = outstanding.partialAnswers[frame.ansno] = PartialMessage(
@@ -682,19 +871,6 @@ class Session:
                 channel.number, frame.msgno, frame.ansno, Message.fromPayload(partial.octets)
             )
         )
-
-    def _receiveNul(self, channel, frame, outstanding):
-        if frame.more:
-            raise RemoteProtocolError(f"NUL {frame.msgno} on channel {frame.channel} is not final")
-        # RFC 3080 wants an empty NUL; Vortex sends the empty MIME entity.
-        if frame.payload not in (b"", _EMPTY_ENTITY):
-            raise RemoteProtocolError(f"NUL {frame.msgno} on channel {frame.channel} carries a payload")
-        if outstanding.partialAnswers:
-            raise RemoteProtocolError(
-                f"NUL {frame.msgno} on channel {frame.channel} while an ANS is incomplete"
-            )
-        del channel.outstanding[frame.msgno]
-        self._events.append(events.AnswersCompleted(channel.number, frame.msgno))
 
     # -- Internals: channel management -----------------------------------
 

@@ -1002,7 +1002,8 @@ class WindowTests(SessionTestCase):
             outgoing.sendSeqno = outgoing.peerAckno = start
             outgoing.peerWindowEdge = (start + 4096) % SEQNO_MODULUS
             incoming = pair.peerOf(sender)._channels[channel]
-            incoming.receiveSeqno = incoming.receiveAckno = start
+            incoming.receiveSeqno = start
+            incoming.receiveEdge = (start + 4096) % SEQNO_MODULUS
         msgno = pair.initiator.sendMessage(channel, Message(b"q" * 2998))  # 3000 octets
         pumped = pair.pump()
         self.assertEqual(pumped.listener, [MessageReceived(channel, msgno, Message(b"q" * 2998))])
