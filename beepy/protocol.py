@@ -11,9 +11,11 @@ All protocol rules live in the core; this module only moves bytes, keeps the
 import collections.abc
 
 from twisted.internet import defer, error
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from beepy.channel import Channel, ChannelStart
 from beepy.core import events
@@ -22,9 +24,16 @@ from beepy.core.errors import BEEPError, LocalProtocolError
 from beepy.core.management import ProfileElement, errorFromMessage
 from beepy.core.mime import Message
 from beepy.core.session import Session, SessionConfig
+from beepy.interfaces import IFrameReceiver
 from beepy.profile import Answers
+from beepy.stream import PayloadFeeder, asStreaming, isStreaming
 
 __all__ = ["BEEPProtocol"]
+
+#: Payload octets framed per write: once the transport's buffer is full it
+#: pauses us, and what is not yet framed waits in the core, where a small
+#: message on another channel can still overtake it.
+WRITE_BUDGET = 64 * 1024
 
 
 def _asMessage(reply):
@@ -66,9 +75,14 @@ class _AnswerSink:
             self._session._send(lambda core: core.sendNul(self._number, self._msgno))
 
 
+@implementer(IPushProducer)
 class BEEPProtocol(Protocol):
     """
     One BEEP session over one connection.
+
+    It is its transport's streaming producer: while the transport cannot
+    write it frames nothing more, and sends no ``SEQ`` either, so peers
+    that keep sending run into their windows.
 
     :ivar peerGreeting: the peer's :class:`beepy.core.management.Greeting`,
         once it has arrived.
@@ -87,6 +101,8 @@ class BEEPProtocol(Protocol):
         self._violation = None
         self._refusal = None
         self._lostReason = None
+        self._writePaused = False
+        self._feeders = set()  # PayloadFeeders of streamed bodies
         self.peerGreeting = None
 
     # -- Public API -------------------------------------------------------
@@ -140,7 +156,7 @@ class BEEPProtocol(Protocol):
         self._closeNotifications.append(waiter)
         return waiter
 
-    def openChannel(self, profiles, serverName=None, profile=None):
+    def openChannel(self, profiles, serverName=None, profile=None, receiveWindow=None):
         """
         Start a channel.
 
@@ -150,14 +166,21 @@ class BEEPProtocol(Protocol):
         :param serverName: the ``serverName`` to send in the ``<start>``.
         :param profile: our :class:`beepy.interfaces.IProfile` for the
             ``MSG``\\ s the peer may send on the channel; without one they
-            are refused with ``ERR`` 504.
+            are refused with ``ERR`` 504.  If it provides
+            :class:`beepy.interfaces.IFrameReceiver` it gets frames.
+        :param receiveWindow: the channel's window in octets, if not the
+            session's (see also :meth:`beepy.channel.Channel.setReceiveWindow`).
         :return: a ``Deferred`` firing with the :class:`beepy.channel.Channel`,
             or failing with the peer's :class:`beepy.BEEPError`.
         """
         if isinstance(profiles, (str, ProfileElement)):
             profiles = [profiles]
         try:
-            number = self._send(lambda core: core.startChannel(profiles, serverName))
+            number = self._send(
+                lambda core: core.startChannel(
+                    profiles, serverName, receiveWindow, IFrameReceiver.providedBy(profile)
+                )
+            )
         except LocalProtocolError as e:
             return defer.fail(e)
         opened = defer.Deferred()
@@ -197,13 +220,31 @@ class BEEPProtocol(Protocol):
         setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
         if setNoDelay is not None:
             setNoDelay(True)
+        self.transport.registerProducer(self, True)
         self._session.greet()
         self._flush()
 
     def dataReceived(self, data):
         for event in self._session.receiveData(data):
-            self._dispatch[type(event)](self, event)
+            channel = self._channels.get(getattr(event, "channel", None))
+            if channel is not None and channel._holds():
+                channel._held.append(event)
+            else:
+                self._dispatchEvent(event)
         self._flush()
+
+    # -- IPushProducer: the transport's backpressure -----------------------
+
+    def pauseProducing(self):
+        self._writePaused = True
+
+    def resumeProducing(self):
+        self._writePaused = False
+        if self._lostReason is None:
+            self._flush()
+
+    def stopProducing(self):
+        pass  # connectionLost follows
 
     def connectionLost(self, reason=error.ConnectionDone()):
         if not isinstance(reason, Failure):
@@ -219,6 +260,8 @@ class BEEPProtocol(Protocol):
         self._opening.clear()
         for number in list(self._channels):
             self._channels.pop(number)._closed(reason, clean=False)
+        for feeder in list(self._feeders):
+            feeder.sessionEnded()
         while self._closeNotifications:
             self._closeNotifications.pop().callback(reason.value)
 
@@ -235,9 +278,13 @@ class BEEPProtocol(Protocol):
         return result
 
     def _flush(self):
-        data = self._session.dataToSend()
-        if data:
+        while not self._writePaused:
+            data = self._session.dataToSend(WRITE_BUDGET)
+            if not data:
+                break
             self.transport.write(data)
+        for feeder in list(self._feeders):
+            feeder.drained()
         for number in [n for n in self._channels if n not in self._session.channels]:
             # A profile's channelClosed may call back in here and get first.
             channel = self._channels.pop(number, None)
@@ -266,6 +313,9 @@ class BEEPProtocol(Protocol):
             self._log.failure("{method!r} raised", method=method)
 
     # -- Internals: events -------------------------------------------------
+
+    def _dispatchEvent(self, event):
+        self._dispatch[type(event)](self, event)
 
     def _greetingReceived(self, event):
         self.peerGreeting = event.greeting
@@ -312,7 +362,14 @@ class BEEPProtocol(Protocol):
             channel.startContent = candidate.content
             self._channels[event.number] = channel
             reply = ProfileElement(candidate.uri, start.replyContent)
-            self._send(lambda core: core.acceptStart(event.number, reply))
+            self._send(
+                lambda core: core.acceptStart(
+                    event.number,
+                    reply,
+                    channel._requestedWindow,
+                    IFrameReceiver.providedBy(profile),
+                )
+            )
             return
         if self._lostReason is None:
             self._send(lambda core: core.refuseStart(event.number, refusal))
@@ -412,6 +469,10 @@ class BEEPProtocol(Protocol):
         if isinstance(result, (Message, bytes, bytearray)):
             reply = _asMessage(result)
             self._send(lambda core: core.sendReply(number, msgno, reply))
+        elif isStreaming(result):
+            streaming = asStreaming(result)
+            stream = self._send(lambda core: core.streamReply(number, msgno, streaming.head))
+            PayloadFeeder(self, stream, streaming.bodyProducer).start()
         elif isinstance(result, Answers):
             result._attach(_AnswerSink(self, number, msgno))
         elif isinstance(result, (str, collections.abc.Mapping)):
@@ -473,6 +534,9 @@ class BEEPProtocol(Protocol):
     def _answersCompleted(self, event):
         self._channels[event.channel]._answersCompleted(event.msgno)
 
+    def _frameReceived(self, event):
+        self._channels[event.channel]._frameReceived(event.frame)
+
     def _messageDiscarded(self, event):
         self._log.warn(
             "{peer} sent a message of {size} octets on channel {channel}, over the limit",
@@ -513,5 +577,6 @@ class BEEPProtocol(Protocol):
         events.AnswerReceived: _answerReceived,
         events.AnswersCompleted: _answersCompleted,
         events.MessageDiscarded: _messageDiscarded,
+        events.FrameReceived: _frameReceived,
         events.ProtocolViolated: _protocolViolated,
     }

@@ -260,7 +260,7 @@ class Channel:
         ``SEQ`` goes only once it would advance the edge by half the window
         (or the window size was changed), so that ``SEQ``\ s stay few.
         """
-        if not self.announced or self.paused:
+        if not self.announced:
             return None
         if self.replyBacklog > self.receiveWindow and not self.outstanding:
             return None

@@ -187,8 +187,8 @@ class MessageDiscarded:
 @dataclass(frozen=True)
 class FrameReceived:
     """
-    A data frame arrived on a channel set to deliver frames
-    (:meth:`~beepy.core.session.Session.deliverFrames`).  A final ``RPY``
+    A data frame arrived on a channel started with ``frames=True`` (see
+    :meth:`~beepy.core.session.Session.startChannel`).  A final ``RPY``
     or ``ERR`` frame, or a ``NUL``, ends the reply to our ``MSG``.
     """
 

@@ -81,6 +81,8 @@ class SessionConfig:
     :ivar maxChannels: channels open at once, channel 0 included.
     :ivar maxHeaderLength: the longest frame header line we accept.
     :ivar maxXMLSize: the largest channel-0 message we parse.
+    :ivar streamBuffer: octets of a streamed payload held here before its
+        writer should wait (see :attr:`PayloadStream.buffered`).
     """
 
     receiveWindow: int = DEFAULT_WINDOW
@@ -89,6 +91,7 @@ class SessionConfig:
     maxChannels: int = 256
     maxHeaderLength: int = DEFAULT_MAX_HEADER_LENGTH
     maxXMLSize: int = DEFAULT_MAX_XML_SIZE
+    streamBuffer: int = 256 * 1024
 
     def __post_init__(self):
         if self.receiveWindow < DEFAULT_WINDOW:
@@ -119,9 +122,17 @@ class PayloadStream:
     def buffered(self):
         """
         Octets written and not yet framed: a writer should wait while this
-        is large, so that memory stays bounded by what it chooses.
+        is above the session's ``streamBuffer``.
         """
         return self._message.buffered
+
+    @property
+    def wanted(self):
+        """
+        Whether more of the payload can still be sent: not after
+        :meth:`finish`, nor once the peer answered pre-emptively.
+        """
+        return not self._message.complete
 
     def write(self, data):
         self._session._checkNotTerminated()
@@ -168,7 +179,7 @@ class Session:
         self._channels = {0: zero}
         self._pendingStarts = {}  # number -> (channel-0 msgno, candidates)
         self._pendingCloses = {}  # number -> channel-0 msgno, for the peer's closes
-        self._ownStarts = set()  # numbers of our starts awaiting the peer's answer
+        self._ownStarts = {}  # number -> channel options, for our starts awaiting an answer
         self._announcements = False  # a start reply left during this dataToSend
         # Channels closed lately, whose SEQs may still be on the way.
         self._recentlyClosed = collections.OrderedDict()
@@ -211,12 +222,18 @@ class Session:
 
     # -- Channel management: our side -----------------------------------
 
-    def startChannel(self, profiles, serverName=None):
+    def startChannel(self, profiles, serverName=None, receiveWindow=None, frames=False):
         """
         Ask the peer to start a channel with one of ``profiles`` (preferred
         first: some peers read only the first).
 
         :param profiles: :class:`ProfileElement` values or plain URIs.
+        :param receiveWindow: the channel's window, if not the session's.
+        :param frames: report the channel's data frames one by one as
+            :class:`~beepy.core.events.FrameReceived` instead of assembling
+            messages (Vortex's frame-received handler), for an application
+            that streams large messages.  No message size limit applies:
+            the application holds what it keeps.
         :return: the new channel's number, to match :class:`ChannelStarted`
             or :class:`ChannelStartFailed`.
         """
@@ -228,8 +245,9 @@ class Session:
             raise LocalProtocolError("a channel start needs at least one profile")
         if self._channelCount() >= self.config.maxChannels:
             raise LocalProtocolError(f"already {self.config.maxChannels} channels on this session")
+        options = self._channelOptions(receiveWindow, frames)
         number = self._allocateChannel()
-        self._ownStarts.add(number)
+        self._ownStarts[number] = options
         start = Start(number, candidates, serverName)
         self._sendManagement(start, ("start", number, candidates))
         return number
@@ -258,19 +276,20 @@ class Session:
 
     # -- Channel management: the peer's side ----------------------------
 
-    def acceptStart(self, number, profile):
+    def acceptStart(self, number, profile, receiveWindow=None, frames=False):
         """
         Accept the peer's start of ``number`` with ``profile`` (a URI, or a
-        :class:`ProfileElement` carrying piggybacked content).
+        :class:`ProfileElement` carrying piggybacked content).  The options
+        are those of :meth:`startChannel`.
         """
+        options = self._channelOptions(receiveWindow, frames)
         msgno, candidates = self._takePendingStart(number)
         if not isinstance(profile, ProfileElement):
             profile = ProfileElement(profile)
         if profile.uri not in {candidate.uri for candidate in candidates}:
             self._pendingStarts[number] = (msgno, candidates)
             raise LocalProtocolError(f"the peer did not propose {profile.uri}")
-        self._recentlyClosed.pop(number, None)
-        self._channels[number] = Channel(number, profile.uri, self.config.receiveWindow)
+        self._openChannel(number, profile.uri, options)
         self._queueReply(
             self._channels[0], msgno, RPY, _managementPayload(profile), self._announcer(number)
         )
@@ -335,16 +354,6 @@ class Session:
         channel = self._channel(number)
         channel.paused = False
         channel.unconsumed = 0
-
-    def deliverFrames(self, number):
-        """
-        Report the data frames of ``number`` one by one as
-        :class:`~beepy.core.events.FrameReceived` instead of assembling
-        messages (Vortex's frame-received handler), for an application that
-        streams large messages.  No message size limit applies: the
-        application holds what it keeps.
-        """
-        self._dataChannel(number).frameLevel = True
 
     # -- Messages --------------------------------------------------------
 
@@ -945,7 +954,7 @@ class Session:
             if kind == "greeting":
                 self._events.append(events.SessionRefused(element))
             elif kind == "start":
-                self._ownStarts.discard(purpose[1])
+                self._ownStarts.pop(purpose[1], None)
                 self._events.append(events.ChannelStartFailed(purpose[1], element))
             else:
                 channel = self._channels.get(purpose[1])
@@ -968,9 +977,7 @@ class Session:
             raise RemoteProtocolError(f"the reply to <start> is {type(element).__name__}, not <profile>")
         if element.uri not in {candidate.uri for candidate in candidates}:
             raise RemoteProtocolError(f"the peer started channel {number} with {element.uri}, not proposed")
-        self._ownStarts.discard(number)
-        self._recentlyClosed.pop(number, None)
-        channel = Channel(number, element.uri, self.config.receiveWindow)
+        channel = self._openChannel(number, element.uri, self._ownStarts.pop(number))
         channel.announced = True
         self._channels[number] = channel
         self._events.append(events.ChannelStarted(number, element))
@@ -986,6 +993,23 @@ class Session:
         if number in self._channels:
             self._forget(number)
         self._events.append(events.ChannelClosed(number))
+
+    def _channelOptions(self, receiveWindow, frames):
+        if receiveWindow is None:
+            receiveWindow = self.config.receiveWindow
+        elif not DEFAULT_WINDOW <= receiveWindow <= MAX_SIZE:
+            # RFC 3081 section 3.1.1: a channel starts with at least 4096.
+            raise LocalProtocolError(
+                f"a channel's window is {DEFAULT_WINDOW} to {MAX_SIZE} octets, not {receiveWindow}"
+            )
+        return receiveWindow, frames
+
+    def _openChannel(self, number, uri, options):
+        receiveWindow, frames = options
+        self._recentlyClosed.pop(number, None)
+        channel = self._channels[number] = Channel(number, uri, receiveWindow)
+        channel.frameLevel = frames
+        return channel
 
     def _forget(self, number):
         """
