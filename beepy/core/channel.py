@@ -43,6 +43,10 @@ class OutgoingMessage:
     __slots__ = ("type", "msgno", "ansno", "chunks", "buffered", "complete", "started", "onSent")
 
     def __init__(self, frameType, msgno, payload=b"", ansno=None, onSent=None, complete=True):
+        """
+        :param payload: ``bytes``, or a sequence of pieces (a MIME header
+            block and a body) sent one after the other without joining them.
+        """
         self.type = frameType
         self.msgno = msgno
         self.ansno = ansno
@@ -51,9 +55,10 @@ class OutgoingMessage:
         self.complete = complete
         self.started = False
         self.onSent = onSent
-        if payload:
-            self.chunks.append(memoryview(payload))
-            self.buffered = len(payload)
+        for piece in payload if isinstance(payload, (tuple, list)) else (payload,):
+            if piece:
+                self.chunks.append(memoryview(piece))
+                self.buffered += len(piece)
 
     def append(self, data):
         """
@@ -66,29 +71,25 @@ class OutgoingMessage:
 
     def take(self, size):
         """
-        Remove and return the next ``size`` buffered octets (``size`` must
-        not exceed :attr:`buffered`).
+        Remove the next ``size`` buffered octets (``size`` must not exceed
+        :attr:`buffered`).
+
+        :return: a list of ``memoryview`` pieces holding them: no copy is
+            made until the frames are joined for the transport.
         """
-        if not size:
-            return b""
         self.buffered -= size
         chunks = self.chunks
-        first = chunks[0]
-        if len(first) > size:
-            chunks[0] = first[size:]
-            return bytes(first[:size])
-        if len(first) == size:
-            chunks.popleft()
-            return bytes(first)
         pieces = []
         while size:
-            chunk = chunks.popleft()
+            chunk = chunks[0]
             if len(chunk) > size:
-                chunks.appendleft(chunk[size:])
+                chunks[0] = chunk[size:]
                 chunk = chunk[:size]
+            else:
+                chunks.popleft()
             pieces.append(chunk)
             size -= len(chunk)
-        return b"".join(pieces)
+        return pieces
 
     @property
     def stalled(self):
@@ -111,32 +112,42 @@ class PartialMessage:
     """
     The octets of an incoming message whose final frame has not arrived,
     kept only up to ``limit``: past it, or once ``ignore()`` is called, the
-    frames are counted but not stored.
+    frames are counted but not stored.  The frames' payloads are kept as
+    they came and joined once, at the end: one copy, however many frames.
     """
 
-    __slots__ = ("octets", "size", "limit", "ignored")
+    __slots__ = ("pieces", "size", "limit", "ignored")
 
     def __init__(self, limit):
-        self.octets = bytearray()
+        self.pieces = []
         self.size = 0
         self.limit = limit
         self.ignored = False
 
     def add(self, payload):
         self.size += len(payload)
-        if self.octets is not None:
+        if self.pieces is not None:
             if self.size <= self.limit:
-                self.octets += payload
+                self.pieces.append(payload)
             else:
-                self.octets = None
+                self.pieces = None
+
+    @property
+    def octets(self):
+        """
+        The payload so far, or ``None`` if it was not kept.
+        """
+        if self.pieces is None:
+            return None
+        return self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
 
     def ignore(self):
-        self.octets = None
+        self.pieces = None
         self.ignored = True
 
     @property
     def overflowed(self):
-        return self.octets is None and not self.ignored
+        return self.pieces is None and not self.ignored
 
 
 class Reply:

@@ -24,7 +24,13 @@ from beepy.core.channel import (
     Reply,
     seqnoDistance,
 )
-from beepy.core.codec import DEFAULT_MAX_HEADER_LENGTH, FrameDecoder, encodeFrame
+from beepy.core.codec import (
+    DEFAULT_MAX_HEADER_LENGTH,
+    TRAILER,
+    FrameDecoder,
+    encodeFrame,
+    encodeHeader,
+)
 from beepy.core.codes import ReplyCode
 from beepy.core.errors import BEEPError, LocalProtocolError, RemoteProtocolError
 from beepy.core.frames import (
@@ -32,7 +38,6 @@ from beepy.core.frames import (
     MAX_CHANNEL,
     MAX_SIZE,
     SEQNO_MODULUS,
-    DataFrame,
     FrameType,
     SeqFrame,
 )
@@ -73,9 +78,15 @@ class SessionConfig:
     The limits and tunables of one session.  Each one bounds what a peer can
     make us hold.
 
-    :ivar receiveWindow: the window we advertise on every channel (RFC 3081);
-        also the largest frame payload we accept.
-    :ivar maxFrameSize: the largest frame payload we send.
+    :ivar receiveWindow: the window we advertise on every channel (RFC 3081),
+        unless a channel is given its own; also the largest frame payload we
+        accept.  What a peer can make us buffer on a channel is bounded by
+        it.  RFC 3081's 4096 octets cost a round trip per 4 KiB; 256 KiB
+        keeps a loopback or LAN transfer from waiting on ``SEQ`` frames.
+    :ivar maxFrameSize: the largest frame payload we send (also bounded by
+        the peer's window).  Channels take turns a frame at a time, so this
+        is how long a large message can hold up a small one on another
+        channel.
     :ivar maxMessageSize: the largest message we assemble; larger ones are
         discarded (a ``MSG`` is answered with ``ERR`` 554).
     :ivar maxChannels: channels open at once, channel 0 included.
@@ -85,8 +96,8 @@ class SessionConfig:
         writer should wait (see :attr:`PayloadStream.buffered`).
     """
 
-    receiveWindow: int = DEFAULT_WINDOW
-    maxFrameSize: int = DEFAULT_WINDOW
+    receiveWindow: int = 256 * 1024
+    maxFrameSize: int = 32 * 1024
     maxMessageSize: int = 16 * 1024 * 1024
     maxChannels: int = 256
     maxHeaderLength: int = DEFAULT_MAX_HEADER_LENGTH
@@ -431,8 +442,9 @@ class Session:
         if ansno > MAX_ANSNO:
             raise LocalProtocolError(f"MSG {msgno} already has {MAX_ANSNO + 1} answers")
         reply.nextAnsno += 1
-        reply.queued.append(OutgoingMessage(ANS, msgno, payload, ansno))
-        channel.replyBacklog += len(payload)
+        answer = OutgoingMessage(ANS, msgno, payload, ansno)
+        reply.queued.append(answer)
+        channel.replyBacklog += answer.buffered
         self._releaseReplies(channel)
         return ansno
 
@@ -527,23 +539,18 @@ class Session:
         size = min(message.buffered, channel.sendWindow(), self.config.maxFrameSize)
         if size == 0 and message.buffered:
             return False
-        payload = message.take(size)
+        pieces = message.take(size)
         more = not message.complete or message.buffered > 0
         message.started = True
-        self._out.append(
-            encodeFrame(
-                DataFrame(
-                    message.type,
-                    channel.number,
-                    message.msgno,
-                    more,
-                    channel.sendSeqno,
-                    payload,
-                    message.ansno,
-                )
+        out = self._out
+        out.append(
+            encodeHeader(
+                message.type, channel.number, message.msgno, more, channel.sendSeqno, size, message.ansno
             )
         )
-        self._outSize += len(payload)
+        out += pieces
+        out.append(TRAILER)
+        self._outSize += size
         channel.sendSeqno = (channel.sendSeqno + size) % SEQNO_MODULUS
         if message.type is not MSG:
             channel.replyBacklog -= size
@@ -626,7 +633,7 @@ class Session:
         message = OutgoingMessage(frameType, msgno, payload, onSent=sent, complete=complete)
         reply.queued.append(message)
         reply.complete = True
-        channel.replyBacklog += len(payload)
+        channel.replyBacklog += message.buffered
         self._releaseReplies(channel)
         return message
 
@@ -756,9 +763,7 @@ class Session:
         channel.partial = None
         if partial.overflowed:
             self._discard(channel, frame.type, frame.msgno, partial.size)
-        if partial.octets is None:
-            return None
-        return bytes(partial.octets)
+        return partial.octets
 
     def _messageLimit(self, channel):
         return self.config.maxXMLSize if channel.number == 0 else self.config.maxMessageSize
@@ -1080,7 +1085,7 @@ class Session:
     @staticmethod
     def _payload(message):
         if isinstance(message, Message):
-            return message.toPayload()
+            return message.toPayloadPieces()
         if isinstance(message, (bytes, bytearray, memoryview)):
             return bytes(message)
         raise TypeError(f"a message is a Message or bytes, not {type(message).__name__}")
