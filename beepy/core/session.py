@@ -190,6 +190,11 @@ class Session:
         self._channels = {0: zero}
         self._pendingStarts = {}  # number -> (channel-0 msgno, candidates)
         self._pendingCloses = {}  # number -> channel-0 msgno, for the peer's closes
+        self._acceptedCloses = set()  # numbers of channels whose close we accepted
+        # Channels whose window may be due a SEQ: only what they receive, a
+        # change of window, a resume or a shrinking reply backlog can make
+        # one due, so the others need no look.
+        self._windowChanges = set()
         self._ownStarts = {}  # number -> channel options, for our starts awaiting an answer
         self._announcements = False  # a start reply left during this dataToSend
         # Channels closed lately, whose SEQs may still be on the way.
@@ -326,6 +331,7 @@ class Session:
             )
         elif number in self._channels:
             self._channels[number].acceptedClose = msgno
+            self._acceptedCloses.add(number)
             self._finishAcceptedCloses()
         else:  # our own close of it crossed the peer's and won
             self._queueReply(self._channels[0], msgno, RPY, _managementPayload(Ok()))
@@ -349,6 +355,7 @@ class Session:
         channel = self._channel(number)
         channel.receiveWindow = size
         channel.windowChanged = True
+        self._windowChanges.add(number)
 
     def pauseChannel(self, number):
         """
@@ -365,6 +372,7 @@ class Session:
         channel = self._channel(number)
         channel.paused = False
         channel.unconsumed = 0
+        self._windowChanges.add(number)
 
     # -- Messages --------------------------------------------------------
 
@@ -519,8 +527,12 @@ class Session:
     # -- Internals: sending ----------------------------------------------
 
     def _sendSeqs(self):
-        for channel in self._channels.values():
-            window = channel.windowUpdate()
+        if not self._windowChanges:
+            return
+        numbers, self._windowChanges = self._windowChanges, set()
+        for number in numbers:
+            channel = self._channels.get(number)
+            window = channel.windowUpdate() if channel is not None else None
             if window is not None:
                 channel.advertised(window)
                 if window > self._decoder.maxPayload:
@@ -553,6 +565,8 @@ class Session:
         self._outSize += size
         channel.sendSeqno = (channel.sendSeqno + size) % SEQNO_MODULUS
         if message.type is not MSG:
+            if channel.replyBacklog > channel.receiveWindow:
+                self._windowChanges.add(channel.number)
             channel.replyBacklog -= size
         if not more:
             channel.outgoing.popleft()
@@ -578,6 +592,7 @@ class Session:
             if channel is None:
                 return
             channel.announced = True
+            self._windowChanges.add(number)
             self._announcements = True
             if channel.heldClose is not None:
                 self._sendManagement(channel.heldClose, ("close", number))
@@ -591,12 +606,15 @@ class Session:
 
         :return: whether any was queued.
         """
+        if not self._acceptedCloses:
+            return False
         quiet = [
-            channel
-            for channel in self._channels.values()
-            if channel.acceptedClose is not None and not channel.busy
+            self._channels[number]
+            for number in self._acceptedCloses
+            if not self._channels[number].busy
         ]
         for channel in quiet:
+            self._acceptedCloses.discard(channel.number)
             self._forget(channel.number)
             self._queueReply(
                 self._channels[0], channel.acceptedClose, RPY, _managementPayload(Ok())
@@ -712,6 +730,7 @@ class Session:
                 f"{kind.name} {msgno}, whose final frame has not arrived"
             )
         channel.receiveSeqno = (channel.receiveSeqno + size) % SEQNO_MODULUS
+        self._windowChanges.add(channel.number)
         if channel.paused:
             channel.unconsumed += size
         continuation = channel.lastIntermediate is not None
@@ -984,7 +1003,7 @@ class Session:
             raise RemoteProtocolError(f"the peer started channel {number} with {element.uri}, not proposed")
         channel = self._openChannel(number, element.uri, self._ownStarts.pop(number))
         channel.announced = True
-        self._channels[number] = channel
+        self._windowChanges.add(number)
         self._events.append(events.ChannelStarted(number, element))
 
     def _receiveCloseReply(self, number, element):
@@ -1020,7 +1039,12 @@ class Session:
         """
         Remove a closed channel, remembering its number for a while.
         """
-        del self._channels[number]
+        channel = self._channels.pop(number)
+        if number in self._acceptedCloses:
+            # The peer's <ok /> to our close crossed its own close, which we
+            # accepted: nothing more will pass on the channel, so answer now.
+            self._acceptedCloses.discard(number)
+            self._queueReply(self._channels[0], channel.acceptedClose, RPY, _managementPayload(Ok()))
         self._recentlyClosed[number] = None
         while len(self._recentlyClosed) > self.config.maxChannels:
             self._recentlyClosed.popitem(last=False)

@@ -1195,6 +1195,27 @@ class CloseTests(SessionTestCase):
         self.assertEqual(self.pair.initiator.channels, frozenset({0}))
         self.assertEqual(self.pair.listener.channels, frozenset({0}))
 
+    def test_crossedClosesWhileBusy(self):
+        """
+        If the peer's close, which we accepted, waits on a reply of ours
+        when the peer's ``<ok />`` to our own close arrives, the channel is
+        gone and our ``<ok />`` goes at once: the peer must not wait forever.
+        """
+        peer = ScriptedPeer(LISTENER)
+        number = peer.openChannel()
+        peer.deliver(peer.frame(MSG, number, 0, b"\r\nunanswered"))
+        peer.session.closeChannel(number)
+        peer.read()
+        events = peer.deliver(peer.request(Close(number, 200)))
+        self.assertEqual(events, [ChannelCloseRequested(number, 200)])
+        peer.session.acceptClose(number)
+        peer.read()
+        self.assertNotIn((RPY, Ok()), peer.channelZeroReplies())
+        events = peer.deliver(peer.management(RPY, 1, Ok()))
+        self.assertEqual(events, [ChannelClosed(number)])
+        peer.read()
+        self.assertEqual(peer.channelZeroReplies()[-1], (RPY, Ok()))
+
     def test_closeUnknownChannel(self):
         """
         Closing a channel that is not open is refused locally.
