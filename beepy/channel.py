@@ -248,7 +248,9 @@ class Channel:
             pending.deferred.callback(None)
 
     def _requestClose(self, code, text):
-        if self._closedReason is not None:
+        if not self._isOpenInSession():
+            # Already closed in the core, and about to be settled: _closed
+            # answers the close waiters then.
             return
         try:
             self.session._send(lambda core: core.closeChannel(self.number, code, text))

@@ -102,6 +102,7 @@ class BEEPProtocol(Protocol):
         self._refusal = None
         self._lostReason = None
         self._writePaused = False
+        self._dispatching = False
         self._feeders = set()  # PayloadFeeders of streamed bodies
         self.peerGreeting = None
 
@@ -225,12 +226,18 @@ class BEEPProtocol(Protocol):
         self._flush()
 
     def dataReceived(self, data):
-        for event in self._session.receiveData(data):
-            channel = self._channels.get(getattr(event, "channel", None))
-            if channel is not None and channel._holds():
-                channel._held.append(event)
-            else:
-                self._dispatchEvent(event)
+        # Replies that profiles give at once are written together, after
+        # the whole read is handled: one write, not one per message.
+        self._dispatching = True
+        try:
+            for event in self._session.receiveData(data):
+                channel = self._channels.get(getattr(event, "channel", None))
+                if channel is not None and channel._holds():
+                    channel._held.append(event)
+                else:
+                    self._dispatchEvent(event)
+        finally:
+            self._dispatching = False
         self._flush()
 
     # -- IPushProducer: the transport's backpressure -----------------------
@@ -274,7 +281,8 @@ class BEEPProtocol(Protocol):
         if self._lostReason is not None:
             raise LocalProtocolError(f"the session has ended: {self._lostReason.getErrorMessage()}")
         result = command(self._session)
-        self._flush()
+        if not self._dispatching:
+            self._flush()
         return result
 
     def _flush(self):
