@@ -456,8 +456,18 @@ class BEEPProtocol(Protocol):
             refusal = BEEPError(ReplyCode.PARAMETER_NOT_IMPLEMENTED, "no profile handles messages here")
             self._session.sendError(event.channel, event.msgno, refusal)
             return
-        reply = defer.maybeDeferred(channel.profile.messageReceived, event.message)
-        reply.addCallback(self._sendReply, event.channel, event.msgno)
+        try:
+            reply = channel.profile.messageReceived(event.message)
+            if not isinstance(reply, defer.Deferred):
+                # The common case, a reply given at once, skips the
+                # Deferred machinery; only a streamed answer returns one.
+                reply = self._sendReply(reply, event.channel, event.msgno)
+                if reply is None:
+                    return
+            else:
+                reply.addCallback(self._sendReply, event.channel, event.msgno)
+        except Exception:
+            reply = defer.fail()
         reply.addErrback(self._sendError, event.channel, event.msgno)
         reply.addErrback(
             lambda failure: self._log.failure(

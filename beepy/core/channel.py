@@ -44,8 +44,8 @@ class OutgoingMessage:
 
     def __init__(self, frameType, msgno, payload=b"", ansno=None, onSent=None, complete=True):
         """
-        :param payload: ``bytes``, or a sequence of pieces (a MIME header
-            block and a body) sent one after the other without joining them.
+        :param payload: ``bytes``, or a tuple of pieces (a MIME header block
+            and a body) sent one after the other without joining them.
         """
         self.type = frameType
         self.msgno = msgno
@@ -55,7 +55,9 @@ class OutgoingMessage:
         self.complete = complete
         self.started = False
         self.onSent = onSent
-        for piece in payload if isinstance(payload, (tuple, list)) else (payload,):
+        if type(payload) is not tuple:
+            payload = (payload,)
+        for piece in payload:
             if piece:
                 self.chunks.append(memoryview(piece))
                 self.buffered += len(piece)
