@@ -10,9 +10,10 @@ from beepy.core.management import ProfileElement
 from beepy.core.mime import Message
 from beepy.core.session import SessionConfig
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
-from beepy.interfaces import IProfile, IProfileFactory
+from beepy.interfaces import IFrameReceiver, IProfile, IProfileFactory
 from beepy.profile import Answers, Profile, ProfileFactory
 from beepy.protocol import BEEPProtocol
+from beepy.stream import StreamingMessage
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,7 @@ __all__ = [
     "BEEPServerFactory",
     "Channel",
     "ChannelStart",
+    "IFrameReceiver",
     "IProfile",
     "IProfileFactory",
     "LocalProtocolError",
@@ -35,5 +37,6 @@ __all__ = [
     "RemoteProtocolError",
     "ReplyCode",
     "SessionConfig",
+    "StreamingMessage",
     "connectBEEP",
 ]
