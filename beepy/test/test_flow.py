@@ -4,6 +4,8 @@ Tests for flow control (RFC 3081 windows, backpressure, fairness) and for
 streaming message bodies, in the core and through the Twisted layer.
 """
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet import defer
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
@@ -667,3 +669,45 @@ class TwistedFlowTests(SynchronousTestCase):
         channel = self.open(FrameFactory.uri)
         self.assertRaises(TypeError, channel.sendError, 0, "oops")
         self.assertRaises(LocalProtocolError, channel.sendError, 7, BEEPError(ReplyCode.TRANSACTION_FAILED, "no"))
+
+
+class BoundedBufferingTests(SynchronousTestCase):
+    """
+    Whatever a peer sends, a paused channel holds no more than its window.
+    """
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.lists(
+            st.tuples(st.integers(min_value=1, max_value=3000), st.booleans()),
+            min_size=1,
+            max_size=40,
+        )
+    )
+    def test_pausedChannelHoldsAtMostItsWindow(self, sends):
+        """
+        A peer sends frames of arbitrary sizes on a paused channel, taking
+        or ignoring the credit we give: either the session holds at most the
+        window, or it terminates the peer for overrunning it.
+        """
+        peer = ScriptedPeer()
+        number = peer.openChannel()
+        peer.session.pauseChannel(number)
+        msgno = 0
+        held = 0
+        channel = peer.session._channels[number]
+        for size, resume in sends:
+            room = channel.receiveRoom()
+            events = peer.deliver(peer.frame(MSG, number, msgno, b"p" * size, more=True))
+            if events:
+                self.assertIn("overruns the window", str(events[-1].error))
+                self.assertGreater(size, room)
+                return
+            held += size
+            self.assertLessEqual(held, RFC_WINDOWS.receiveWindow)
+            if resume:
+                # The application took what it held, then paused again.
+                peer.session.resumeChannel(number)
+                peer.session.pauseChannel(number)
+                held = 0
+                peer.read()
