@@ -16,9 +16,10 @@ from beepy.core.management import ProfileElement
 from beepy.core.mime import Message
 from beepy.core.session import SessionConfig
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
-from beepy.interfaces import IProfile, IProfileFactory
+from beepy.interfaces import IFrameReceiver, IProfile, IProfileFactory
 from beepy.profile import Answers, Profile, ProfileFactory
 from beepy.protocol import BEEPProtocol
+from beepy.stream import StreamingMessage
 from beepy.tls import TLSPolicy, TLSRequest, TLSTimeout
 
 __version__ = "0.1.0"
@@ -31,6 +32,7 @@ __all__ = [
     "BEEPServerFactory",
     "Channel",
     "ChannelStart",
+    "IFrameReceiver",
     "IProfile",
     "IProfileFactory",
     "LocalProtocolError",
@@ -43,6 +45,7 @@ __all__ = [
     "ReplyCode",
     "SessionConfig",
     "SessionReset",
+    "StreamingMessage",
     "TLSPolicy",
     "TLSRequest",
     "TLSTimeout",

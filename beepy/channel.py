@@ -4,14 +4,19 @@ The application's handle on one BEEP channel: send messages and get
 ``Deferred`` replies, close it.
 """
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Optional
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
 
 from beepy.core.codes import ReplyCode
-from beepy.core.errors import LocalProtocolError
+from beepy.core.errors import BEEPError, LocalProtocolError
+from beepy.core.frames import FrameType
 from beepy.core.mime import Message
+from beepy.stream import PayloadFeeder, asStreaming, isStreaming
 
 __all__ = ["Channel", "ChannelStart"]
 
@@ -41,9 +46,14 @@ class _PendingReply:
         self.answers = []
 
 
+@implementer(IPushProducer)
 class Channel:
     """
     An open channel.
+
+    It is a push producer of what the peer sends on it: while paused, what
+    arrives is held back from the profile and not credited to the peer's
+    window, so the peer stops within one window.
 
     :ivar number: the channel number.
     :ivar profileURI: the URI of the profile it runs.
@@ -64,6 +74,9 @@ class Channel:
         self._idleWaiters = []
         self._closeWaiters = []
         self._closedReason = None
+        self._requestedWindow = None  # set before the channel is open
+        self._paused = False
+        self._held = deque()  # events that arrived while paused
 
     def __repr__(self):
         return f"<Channel {self.number} {self.profileURI}>"
@@ -77,7 +90,10 @@ class Channel:
         Send a ``MSG``.
 
         :param message: a :class:`beepy.Message`, or ``bytes`` sent as the
-            body of one with the default headers.
+            body of one with the default headers; or, for a body too large
+            to hold, a :class:`beepy.stream.StreamingMessage` or a bare
+            :class:`twisted.web.iweb.IBodyProducer`, streamed as it
+            produces.
         :param answerReceived: for a one-to-many reply, called with each
             ``ANS`` :class:`beepy.Message` as it arrives.
         :return: a ``Deferred`` that fires with the ``RPY``
@@ -91,12 +107,97 @@ class Channel:
             return defer.fail(self._closedReason)
         if isinstance(message, (bytes, bytearray)):
             message = Message(message)
+        streaming = asStreaming(message) if isStreaming(message) else None
         try:
-            msgno = self.session._send(lambda core: core.sendMessage(self.number, message))
+            if streaming is None:
+                msgno = self.session._send(lambda core: core.sendMessage(self.number, message))
+            else:
+                stream = self.session._send(
+                    lambda core: core.streamMessage(self.number, streaming.head)
+                )
+                msgno = stream.msgno
         except LocalProtocolError as e:
             return defer.fail(e)
         pending = self._pending[msgno] = _PendingReply(answerReceived)
+        if streaming is not None:
+            PayloadFeeder(self.session, stream, streaming.bodyProducer).start()
         return pending.deferred
+
+    def sendReply(self, msgno, message):
+        """
+        Answer ``MSG`` ``msgno`` with ``RPY`` (for profiles that take frames,
+        :class:`beepy.interfaces.IFrameReceiver`, and so reply themselves).
+
+        :param message: as for :meth:`sendMessage`, streamed bodies included.
+        """
+        if isStreaming(message):
+            streaming = asStreaming(message)
+            stream = self._command(lambda core: core.streamReply(self.number, msgno, streaming.head))
+            PayloadFeeder(self.session, stream, streaming.bodyProducer).start()
+        else:
+            reply = Message(message) if isinstance(message, (bytes, bytearray)) else message
+            self._command(lambda core: core.sendReply(self.number, msgno, reply))
+
+    def sendError(self, msgno, error):
+        """
+        Answer ``MSG`` ``msgno`` with ``ERR``.
+
+        :param error: a :class:`beepy.BEEPError`.
+        """
+        if not isinstance(error, BEEPError):
+            raise TypeError(f"an error reply is a BEEPError, not {error!r}")
+        self._command(lambda core: core.sendError(self.number, msgno, error))
+
+    def sendAnswer(self, msgno, message):
+        """
+        Send one ``ANS`` to ``MSG`` ``msgno``; :meth:`sendNul` ends them.
+        """
+        answer = Message(message) if isinstance(message, (bytes, bytearray)) else message
+        self._command(lambda core: core.sendAnswer(self.number, msgno, answer))
+
+    def sendNul(self, msgno):
+        self._command(lambda core: core.sendNul(self.number, msgno))
+
+    def setReceiveWindow(self, size):
+        """
+        Change the window the peer may fill on this channel before we
+        acknowledge (Vortex's ``vortex_channel_set_window_size``): larger
+        for throughput, smaller to keep a slow reader's buffer small.  A
+        profile factory may call it before the channel opens; a shrink takes
+        effect as the peer uses what it was already granted.
+        """
+        if self.number in self.session._session.channels:
+            self._command(lambda core: core.setReceiveWindow(self.number, size))
+        else:
+            self._requestedWindow = size
+
+    # -- IPushProducer ---------------------------------------------------
+
+    def pauseProducing(self):
+        """
+        Hold back what arrives on the channel until :meth:`resumeProducing`.
+        """
+        if not self._paused and self._isOpenInSession():
+            self._paused = True
+            self._command(lambda core: core.pauseChannel(self.number))
+
+    def resumeProducing(self):
+        """
+        Deliver what was held back, then let the peer send again.
+        """
+        if not self._paused:
+            return
+        self._paused = False
+        while self._held and not self._paused:
+            self.session._dispatchEvent(self._held.popleft())
+        if not self._paused and self._isOpenInSession():
+            self._command(lambda core: core.resumeChannel(self.number))
+
+    def stopProducing(self):
+        """
+        Nothing more is wanted from this channel: close it.
+        """
+        self.close()
 
     def close(self, code=ReplyCode.SUCCESS, text=""):
         """
@@ -119,8 +220,37 @@ class Channel:
 
     # -- Called by BEEPProtocol -------------------------------------------
 
-    def _requestClose(self, code, text):
+    def _command(self, command):
+        """
+        Run a core command about this channel; misuse raises
+        :class:`beepy.LocalProtocolError` at once, as in the core.
+        """
         if self._closedReason is not None:
+            raise LocalProtocolError(f"channel {self.number} is closed")
+        return self.session._send(command)
+
+    def _isOpenInSession(self):
+        return self._closedReason is None and self.number in self.session._session.channels
+
+    def _holds(self):
+        """
+        Whether an event for this channel must wait: it is paused, or
+        earlier events still wait.
+        """
+        return self._paused or bool(self._held)
+
+    def _frameReceived(self, frame):
+        self.session._callProfile(self.profile.frameReceived, frame)
+        if frame.more or frame.type in (FrameType.MSG, FrameType.ANS):
+            return
+        pending = self._settle(frame.msgno)
+        if pending is not None:
+            pending.deferred.callback(None)
+
+    def _requestClose(self, code, text):
+        if not self._isOpenInSession():
+            # Already closed in the core, and about to be settled: _closed
+            # answers the close waiters then.
             return
         try:
             self.session._send(lambda core: core.closeChannel(self.number, code, text))

@@ -10,7 +10,7 @@ messages that arrive on that channel.
 
 from zope.interface import Attribute, Interface
 
-__all__ = ["IProfileFactory", "IProfile"]
+__all__ = ["IFrameReceiver", "IProfileFactory", "IProfile"]
 
 
 class IProfileFactory(Interface):
@@ -69,4 +69,30 @@ class IProfile(Interface):
         The channel is closed, by either peer, or the session ended.
 
         :param reason: a :class:`twisted.python.failure.Failure`.
+        """
+
+
+class IFrameReceiver(Interface):
+    """
+    A profile that takes its channel's data frames one by one as they
+    arrive, instead of whole messages: Vortex's frame-received handler, for
+    messages too large to hold.  A profile providing this interface gets no
+    ``messageReceived`` calls; it answers each ``MSG`` itself with the
+    channel's ``sendReply``, ``sendError``, ``sendAnswer`` and ``sendNul``,
+    and the ``Deferred`` of each of its own ``sendMessage`` calls fires with
+    ``None`` once the last frame of the reply has been delivered here.
+
+    To hold the peer back while it catches up, it pauses its channel
+    (``channel.pauseProducing()``); the peer stops within one window.
+    """
+
+    def frameReceived(frame):
+        """
+        A data frame arrived on the channel.
+
+        :param frame: a :class:`beepy.core.frames.DataFrame`: its ``type``
+            (``MSG``, ``RPY``, ``ERR``, ``ANS`` or ``NUL``), ``msgno``,
+            ``ansno``, ``more`` (another frame of the same message follows)
+            and ``payload``.  The first frame of a message starts with its
+            MIME headers.
         """

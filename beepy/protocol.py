@@ -11,7 +11,7 @@ All protocol rules live in the core; this module only moves bytes, keeps the
 import collections.abc
 
 from twisted.internet import defer, error
-from twisted.internet.interfaces import IHandshakeListener, ITLSTransport
+from twisted.internet.interfaces import IHandshakeListener, IPushProducer, ITLSTransport
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -24,6 +24,7 @@ from beepy.core.errors import BEEPError, LocalProtocolError, SessionReset
 from beepy.core.management import TLS_URI, ProfileElement, errorFromMessage
 from beepy.core.mime import Message
 from beepy.core.session import Session, SessionConfig
+from beepy.interfaces import IFrameReceiver
 from beepy.profile import Answers
 from beepy.tls import (
     DEFAULT_TLS_TIMEOUT,
@@ -33,8 +34,14 @@ from beepy.tls import (
     isTLSTransport,
     requestTLS,
 )
+from beepy.stream import PayloadFeeder, asStreaming, isStreaming
 
 __all__ = ["BEEPProtocol"]
+
+#: Payload octets framed per write: once the transport's buffer is full it
+#: pauses us, and what is not yet framed waits in the core, where a small
+#: message on another channel can still overtake it.
+WRITE_BUDGET = 64 * 1024
 
 
 def _asMessage(reply):
@@ -76,16 +83,21 @@ class _AnswerSink:
             self._session._send(lambda core: core.sendNul(self._number, self._msgno))
 
 
-@implementer(IHandshakeListener)
+@implementer(IPushProducer, IHandshakeListener)
 class BEEPProtocol(Protocol):
     """
     One BEEP session over one connection.
+
+    It is its transport's streaming producer: while the transport cannot
+    write it frames nothing more, and sends no ``SEQ`` either, so peers
+    that keep sending run into their windows.
 
     :ivar peerGreeting: the peer's :class:`beepy.core.management.Greeting`,
         once it has arrived.
     """
 
     _log = Logger()
+    _producing = False  # registered with the transport as its producer
 
     def __init__(self, role, profiles=(), config=SessionConfig(), features=None, localize=None):
         self._profileFactories = {factory.uri: factory for factory in profiles}
@@ -98,6 +110,9 @@ class BEEPProtocol(Protocol):
         self._violation = None
         self._refusal = None
         self._lostReason = None
+        self._writePaused = False
+        self._dispatching = False
+        self._feeders = set()  # PayloadFeeders of streamed bodies
         self.peerGreeting = None
 
     # -- Public API -------------------------------------------------------
@@ -151,7 +166,7 @@ class BEEPProtocol(Protocol):
         self._closeNotifications.append(waiter)
         return waiter
 
-    def openChannel(self, profiles, serverName=None, profile=None):
+    def openChannel(self, profiles, serverName=None, profile=None, receiveWindow=None):
         """
         Start a channel.
 
@@ -161,14 +176,21 @@ class BEEPProtocol(Protocol):
         :param serverName: the ``serverName`` to send in the ``<start>``.
         :param profile: our :class:`beepy.interfaces.IProfile` for the
             ``MSG``\\ s the peer may send on the channel; without one they
-            are refused with ``ERR`` 504.
+            are refused with ``ERR`` 504.  If it provides
+            :class:`beepy.interfaces.IFrameReceiver` it gets frames.
+        :param receiveWindow: the channel's window in octets, if not the
+            session's (see also :meth:`beepy.channel.Channel.setReceiveWindow`).
         :return: a ``Deferred`` firing with the :class:`beepy.channel.Channel`,
             or failing with the peer's :class:`beepy.BEEPError`.
         """
         if isinstance(profiles, (str, ProfileElement)):
             profiles = [profiles]
         try:
-            number = self._send(lambda core: core.startChannel(profiles, serverName))
+            number = self._send(
+                lambda core: core.startChannel(
+                    profiles, serverName, receiveWindow, IFrameReceiver.providedBy(profile)
+                )
+            )
         except LocalProtocolError as e:
             return defer.fail(e)
         opened = defer.Deferred()
@@ -208,14 +230,39 @@ class BEEPProtocol(Protocol):
         setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
         if setNoDelay is not None:
             setNoDelay(True)
+        self.transport.registerProducer(self, True)
+        self._producing = True
         self._prepareGreeting()
         self._session.greet()
         self._flush()
 
     def dataReceived(self, data):
-        for event in self._session.receiveData(data):
-            self._dispatch[type(event)](self, event)
+        # Replies that profiles give at once are written together, after
+        # the whole read is handled: one write, not one per message.
+        self._dispatching = True
+        try:
+            for event in self._session.receiveData(data):
+                channel = self._channels.get(getattr(event, "channel", None))
+                if channel is not None and channel._holds():
+                    channel._held.append(event)
+                else:
+                    self._dispatchEvent(event)
+        finally:
+            self._dispatching = False
         self._flush()
+
+    # -- IPushProducer: the transport's backpressure -----------------------
+
+    def pauseProducing(self):
+        self._writePaused = True
+
+    def resumeProducing(self):
+        self._writePaused = False
+        if self._lostReason is None:
+            self._flush()
+
+    def stopProducing(self):
+        pass  # connectionLost follows
 
     def connectionLost(self, reason=error.ConnectionDone()):
         if not isinstance(reason, Failure):
@@ -232,6 +279,8 @@ class BEEPProtocol(Protocol):
         self._opening.clear()
         for number in list(self._channels):
             self._channels.pop(number)._closed(reason, clean=False)
+        for feeder in list(self._feeders):
+            feeder.sessionEnded()
         while self._closeNotifications:
             self._closeNotifications.pop().callback(reason.value)
 
@@ -244,21 +293,36 @@ class BEEPProtocol(Protocol):
         if self._lostReason is not None:
             raise LocalProtocolError(f"the session has ended: {self._lostReason.getErrorMessage()}")
         result = command(self._session)
-        self._flush()
+        if not self._dispatching:
+            self._flush()
         return result
 
     def _flush(self):
-        data = self._session.dataToSend()
-        if data:
+        while not self._writePaused:
+            data = self._session.dataToSend(WRITE_BUDGET)
+            if not data:
+                break
             self.transport.write(data)
+        for feeder in list(self._feeders):
+            feeder.drained()
         for number in [n for n in self._channels if n not in self._session.channels]:
             # A profile's channelClosed may call back in here and get first.
             channel = self._channels.pop(number, None)
             if channel is not None:
                 channel._closed(Failure(error.ConnectionDone(f"channel {number} closed")), clean=True)
         if self._session.released:
-            self.transport.loseConnection()
+            self._loseConnection()
         self._tlsFlushed()
+
+    def _loseConnection(self):
+        """
+        Close the connection, unregistering first: a TLS transport closes
+        only once its producer is gone, and the session is one.
+        """
+        if self._producing:
+            self._producing = False
+            self.transport.unregisterProducer()
+        self.transport.loseConnection()
 
     def _release(self, code, text):
         try:
@@ -281,6 +345,9 @@ class BEEPProtocol(Protocol):
 
     # -- Internals: events -------------------------------------------------
 
+    def _dispatchEvent(self, event):
+        self._dispatch[type(event)](self, event)
+
     def _greetingReceived(self, event):
         self.peerGreeting = event.greeting
         waiters, self._greetingWaiters = self._greetingWaiters, []
@@ -293,7 +360,7 @@ class BEEPProtocol(Protocol):
         waiters, self._greetingWaiters = self._greetingWaiters, []
         for waiter in waiters:
             waiter.errback(event.error)
-        self.transport.loseConnection()
+        self._loseConnection()
 
     def _channelStartRequested(self, event):
         answered = defer.Deferred.fromCoroutine(self._answerStart(event))
@@ -326,7 +393,14 @@ class BEEPProtocol(Protocol):
             channel.startContent = candidate.content
             self._channels[event.number] = channel
             reply = ProfileElement(candidate.uri, start.replyContent)
-            self._send(lambda core: core.acceptStart(event.number, reply))
+            self._send(
+                lambda core: core.acceptStart(
+                    event.number,
+                    reply,
+                    channel._requestedWindow,
+                    IFrameReceiver.providedBy(profile),
+                )
+            )
             return
         if self._lostReason is None:
             self._send(lambda core: core.refuseStart(event.number, refusal))
@@ -405,9 +479,19 @@ class BEEPProtocol(Protocol):
             refusal = BEEPError(ReplyCode.PARAMETER_NOT_IMPLEMENTED, "no profile handles messages here")
             self._session.sendError(event.channel, event.msgno, refusal)
             return
-        reply = defer.maybeDeferred(channel.profile.messageReceived, event.message)
-        reply = self._unlessReset(reply, channel)
-        reply.addCallback(self._sendReply, event.channel, event.msgno)
+        try:
+            reply = channel.profile.messageReceived(event.message)
+            if not isinstance(reply, defer.Deferred):
+                # The common case, a reply given at once, skips the
+                # Deferred machinery; only a streamed answer returns one.
+                reply = self._sendReply(reply, event.channel, event.msgno)
+                if reply is None:
+                    return
+            else:
+                reply = self._unlessReset(reply, channel)
+                reply.addCallback(self._sendReply, event.channel, event.msgno)
+        except Exception:
+            reply = defer.fail()
         reply.addErrback(self._sendError, event.channel, event.msgno)
         reply.addErrback(
             lambda failure: self._log.failure(
@@ -427,6 +511,10 @@ class BEEPProtocol(Protocol):
         if isinstance(result, (Message, bytes, bytearray)):
             reply = _asMessage(result)
             self._send(lambda core: core.sendReply(number, msgno, reply))
+        elif isStreaming(result):
+            streaming = asStreaming(result)
+            stream = self._send(lambda core: core.streamReply(number, msgno, streaming.head))
+            PayloadFeeder(self, stream, streaming.bodyProducer).start()
         elif isinstance(result, Answers):
             result._attach(_AnswerSink(self, number, msgno))
         elif isinstance(result, (str, collections.abc.Mapping)):
@@ -488,6 +576,9 @@ class BEEPProtocol(Protocol):
     def _answersCompleted(self, event):
         self._channels[event.channel]._answersCompleted(event.msgno)
 
+    def _frameReceived(self, event):
+        self._channels[event.channel]._frameReceived(event.frame)
+
     def _messageDiscarded(self, event):
         self._log.warn(
             "{peer} sent a message of {size} octets on channel {channel}, over the limit",
@@ -504,7 +595,7 @@ class BEEPProtocol(Protocol):
         self._log.error(
             "Terminating the BEEP session with {peer}: {error}", peer=self._peer(), error=event.error
         )
-        self.transport.loseConnection()
+        self._loseConnection()
 
     def _peer(self):
         try:
@@ -617,6 +708,8 @@ class BEEPProtocol(Protocol):
         waiters, self._releaseWaiters = self._releaseWaiters, []
         for waiter in waiters:
             waiter.errback(reset)
+        for feeder in list(self._feeders):
+            feeder.sessionEnded()
         self.peerGreeting = None
         self._tlsActive()
         self._session.reset(self._offeredProfiles())
@@ -674,6 +767,7 @@ class BEEPProtocol(Protocol):
         events.AnswerReceived: _answerReceived,
         events.AnswersCompleted: _answersCompleted,
         events.MessageDiscarded: _messageDiscarded,
+        events.FrameReceived: _frameReceived,
         events.ProtocolViolated: _protocolViolated,
         events.TLSRequested: _tlsRequested,
         events.TLSAccepted: _tlsAccepted,

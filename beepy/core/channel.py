@@ -30,58 +30,126 @@ class OutgoingMessage:
     """
     A message queued for sending, cut into frames as the peer's window allows.
 
+    Its payload is a queue of chunks: all of it at once for an ordinary
+    message, or appended piece by piece for a streamed one, which is
+    :attr:`complete` only once its last piece is in.  A frame never waits
+    for more octets than are buffered, and the final frame goes only once the
+    message is complete.
+
+    :ivar buffered: octets queued and not yet framed.
     :ivar onSent: called once the final frame has been serialized, or ``None``.
     """
 
-    __slots__ = ("type", "msgno", "ansno", "payload", "offset", "started", "onSent")
+    __slots__ = ("type", "msgno", "ansno", "chunks", "buffered", "complete", "started", "onSent")
 
-    def __init__(self, frameType, msgno, payload, ansno=None, onSent=None):
+    def __init__(self, frameType, msgno, payload=b"", ansno=None, onSent=None, complete=True):
+        """
+        :param payload: ``bytes``, or a tuple of pieces (a MIME header block
+            and a body) sent one after the other without joining them.
+        """
         self.type = frameType
         self.msgno = msgno
         self.ansno = ansno
-        self.payload = memoryview(payload)
-        self.offset = 0
+        self.chunks = deque()
+        self.buffered = 0
+        self.complete = complete
         self.started = False
         self.onSent = onSent
+        if type(payload) is not tuple:
+            payload = (payload,)
+        for piece in payload:
+            if piece:
+                self.chunks.append(memoryview(piece))
+                self.buffered += len(piece)
+
+    def append(self, data):
+        """
+        Queue more of a streamed payload; ignored once the message is
+        complete (or truncated by a pre-emptive reply).
+        """
+        if data and not self.complete:
+            self.chunks.append(memoryview(data))
+            self.buffered += len(data)
+
+    def take(self, size):
+        """
+        Remove the next ``size`` buffered octets (``size`` must not exceed
+        :attr:`buffered`).
+
+        :return: a list of ``memoryview`` pieces holding them: no copy is
+            made until the frames are joined for the transport.
+        """
+        self.buffered -= size
+        chunks = self.chunks
+        pieces = []
+        while size:
+            chunk = chunks[0]
+            if len(chunk) > size:
+                chunks[0] = chunk[size:]
+                chunk = chunk[:size]
+            else:
+                chunks.popleft()
+            pieces.append(chunk)
+            size -= len(chunk)
+        return pieces
+
+    @property
+    def stalled(self):
+        """
+        Whether no frame can be made until more of the payload arrives.
+        """
+        return not (self.buffered or self.complete)
 
     def truncate(self):
         """
         Send no more of the payload: the next frame is a final, empty one
         (RFC 3080 section 2.6.3, after a pre-emptive reply).
         """
-        self.payload = self.payload[: self.offset]
+        self.chunks.clear()
+        self.buffered = 0
+        self.complete = True
 
 
 class PartialMessage:
     """
     The octets of an incoming message whose final frame has not arrived,
     kept only up to ``limit``: past it, or once ``ignore()`` is called, the
-    frames are counted but not stored.
+    frames are counted but not stored.  The frames' payloads are kept as
+    they came and joined once, at the end: one copy, however many frames.
     """
 
-    __slots__ = ("octets", "size", "limit", "ignored")
+    __slots__ = ("pieces", "size", "limit", "ignored")
 
     def __init__(self, limit):
-        self.octets = bytearray()
+        self.pieces = []
         self.size = 0
         self.limit = limit
         self.ignored = False
 
     def add(self, payload):
         self.size += len(payload)
-        if self.octets is not None:
+        if self.pieces is not None:
             if self.size <= self.limit:
-                self.octets += payload
+                self.pieces.append(payload)
             else:
-                self.octets = None
+                self.pieces = None
+
+    @property
+    def octets(self):
+        """
+        The payload so far, or ``None`` if it was not kept.
+        """
+        if self.pieces is None:
+            return None
+        return self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
 
     def ignore(self):
-        self.octets = None
+        self.pieces = None
         self.ignored = True
 
     @property
     def overflowed(self):
-        return self.octets is None and not self.ignored
+        return self.pieces is None and not self.ignored
 
 
 class Reply:
@@ -156,9 +224,13 @@ class Channel:
         self.peerWindowEdge = DEFAULT_WINDOW
         # The peer's octet stream to us.
         self.receiveSeqno = 0
-        self.receiveAckno = 0
+        self.receiveEdge = DEFAULT_WINDOW  # the right edge we last advertised
         self.receiveWindow = receiveWindow
-        self.advertisedWindow = DEFAULT_WINDOW
+        self.windowChanged = receiveWindow != DEFAULT_WINDOW
+        self.paused = False  # the application takes no more for now
+        self.unconsumed = 0  # octets received while paused
+        self.replyBacklog = 0  # octets of our replies not yet framed
+        self.frameLevel = False  # deliver frames, not assembled messages
         self.partial = None
         self.lastIntermediate = None
         # Nothing may be sent on or about a channel, SEQ and <close>
@@ -186,17 +258,43 @@ class Channel:
         available = seqnoDistance(self.sendSeqno, self.peerWindowEdge)
         return 0 if available >= SEQNO_MODULUS // 2 else available
 
-    def seqWanted(self):
+    def windowUpdate(self):
         """
-        Whether to advertise the window again: RFC 3081 section 3.1.4 says to
-        wait until at least half of it is consumed, so that SEQs stay few.
+        The window to advertise in a ``SEQ`` now, or ``None`` if none is due.
+
+        Credit is what the application has consumed plus the window, so an
+        application that pauses the channel stops the peer within one window.
+        So does a backlog of our replies larger than the window (a peer
+        that pipelines requests but does not read the answers), unless we
+        await replies on the channel ourselves: then the peer's replies to
+        us need the room, and holding it back could stall both peers.
+
+        RFC 3081 section 3.1.4: the right edge never moves left, and a
+        ``SEQ`` goes only once it would advance the edge by half the window
+        (or the window size was changed), so that ``SEQ``\ s stay few.
         """
         if not self.announced:
-            return False
-        if self.advertisedWindow != self.receiveWindow:
-            return True
-        consumed = seqnoDistance(self.receiveAckno, self.receiveSeqno)
-        return consumed > 0 and consumed * 2 >= self.receiveWindow
+            return None
+        if self.replyBacklog > self.receiveWindow and not self.outstanding:
+            return None
+        consumed = self.receiveSeqno - self.unconsumed
+        edge = (consumed + self.receiveWindow) % SEQNO_MODULUS
+        gain = seqnoDistance(self.receiveEdge, edge)
+        if gain == 0 or gain >= SEQNO_MODULUS // 2:
+            return None
+        if gain * 2 < self.receiveWindow and not self.windowChanged:
+            return None
+        return seqnoDistance(self.receiveSeqno, edge)
+
+    def advertised(self, window):
+        self.receiveEdge = (self.receiveSeqno + window) % SEQNO_MODULUS
+        self.windowChanged = False
+
+    def receiveRoom(self):
+        """
+        How many more octets the peer may send before our advertised edge.
+        """
+        return seqnoDistance(self.receiveSeqno, self.receiveEdge)
 
     @property
     def busy(self):

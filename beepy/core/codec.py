@@ -22,13 +22,13 @@ from beepy.core.frames import (
     SeqFrame,
 )
 
-__all__ = ["FrameDecoder", "encodeFrame", "DEFAULT_MAX_HEADER_LENGTH"]
+__all__ = ["FrameDecoder", "encodeFrame", "encodeHeader", "DEFAULT_MAX_HEADER_LENGTH", "TRAILER"]
 
 #: The longest legal header line (an ``ANS`` with every field at its maximum)
 #: is 62 octets with its CRLF; anything much longer is garbage, not a header.
 DEFAULT_MAX_HEADER_LENGTH = 128
 
-_TRAILER = b"END\r\n"
+TRAILER = b"END\r\n"
 _SEQ = b"SEQ"
 _KEYWORDS = {frameType.value: frameType for frameType in FrameType}
 _MORE = {b"*": True, b".": False}
@@ -145,14 +145,14 @@ class FrameDecoder:
             self._header = header
         frameType, channel, msgno, more, seqno, size, ansno = self._header
         available = len(buffer) - size
-        if available < len(_TRAILER):
-            if available > 0 and not _TRAILER.startswith(buffer[size:]):
+        if available < len(TRAILER):
+            if available > 0 and not TRAILER.startswith(buffer[size:]):
                 raise RemoteProtocolError("frame payload not followed by END")
             return None
-        if buffer[size : size + len(_TRAILER)] != _TRAILER:
+        if buffer[size : size + len(TRAILER)] != TRAILER:
             raise RemoteProtocolError("frame payload not followed by END")
         payload = bytes(buffer[:size])
-        del buffer[: size + len(_TRAILER)]
+        del buffer[: size + len(TRAILER)]
         self._header = None
         return DataFrame(frameType, channel, msgno, more, seqno, payload, ansno)
 
@@ -163,14 +163,22 @@ def encodeFrame(frame):
     """
     if isinstance(frame, SeqFrame):
         return b"SEQ %d %d %d\r\n" % (frame.channel, frame.ackno, frame.window)
-    header = b"%s %d %d %s %d %d" % (
-        frame.type.value,
-        frame.channel,
-        frame.msgno,
-        b"*" if frame.more else b".",
-        frame.seqno,
-        len(frame.payload),
+    header = encodeHeader(
+        frame.type, frame.channel, frame.msgno, frame.more, frame.seqno, len(frame.payload), frame.ansno
     )
-    if frame.ansno is not None:
-        header += b" %d" % (frame.ansno,)
-    return header + b"\r\n" + frame.payload + _TRAILER
+    return header + frame.payload + TRAILER
+
+
+def encodeHeader(frameType, channel, msgno, more, seqno, size, ansno=None):
+    """
+    A data frame's header line, CRLF included: the session writes the
+    payload and :data:`TRAILER` after it itself, to avoid copying the
+    payload into a frame.
+    """
+    if ansno is None:
+        return b"%s %d %d %s %d %d\r\n" % (
+            frameType.value, channel, msgno, b"*" if more else b".", seqno, size
+        )
+    return b"%s %d %d %s %d %d %d\r\n" % (
+        frameType.value, channel, msgno, b"*" if more else b".", seqno, size, ansno
+    )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from beepy.core.errors import BEEPError, RemoteProtocolError
+from beepy.core.frames import DataFrame
 from beepy.core.management import Greeting, ProfileElement
 from beepy.core.mime import Message
 
@@ -27,6 +28,7 @@ __all__ = [
     "AnswerReceived",
     "AnswersCompleted",
     "MessageDiscarded",
+    "FrameReceived",
     "SessionReleased",
     "ProtocolViolated",
     "TLSRequested",
@@ -183,6 +185,18 @@ class MessageDiscarded:
     msgno: int
     isReply: bool
     size: int
+
+
+@dataclass(frozen=True)
+class FrameReceived:
+    """
+    A data frame arrived on a channel started with ``frames=True`` (see
+    :meth:`~beepy.core.session.Session.startChannel`).  A final ``RPY``
+    or ``ERR`` frame, or a ``NUL``, ends the reply to our ``MSG``.
+    """
+
+    channel: int
+    frame: DataFrame
 
 
 @dataclass(frozen=True)

@@ -89,8 +89,16 @@ class Message:
         """
         The payload to send: the header block, an empty line, the body.
         """
+        return b"".join(self.toPayloadPieces())
+
+    def toPayloadPieces(self):
+        """
+        The payload as ``(header block and empty line, body)``, so that a
+        large body is framed where it lies instead of copied behind its
+        headers.
+        """
         block = "".join(f"{name}: {value}\r\n" for name, value in self.headers)
-        return block.encode("latin-1") + _CRLF + self.body
+        return (block.encode("latin-1") + _CRLF, self.body)
 
     def getHeader(self, name, default=None):
         """

@@ -24,10 +24,23 @@ from beepy.core.channel import (
     Reply,
     seqnoDistance,
 )
-from beepy.core.codec import DEFAULT_MAX_HEADER_LENGTH, FrameDecoder, encodeFrame
+from beepy.core.codec import (
+    DEFAULT_MAX_HEADER_LENGTH,
+    TRAILER,
+    FrameDecoder,
+    encodeFrame,
+    encodeHeader,
+)
 from beepy.core.codes import ReplyCode
 from beepy.core.errors import BEEPError, LocalProtocolError, RemoteProtocolError
-from beepy.core.frames import MAX_ANSNO, MAX_CHANNEL, SEQNO_MODULUS, DataFrame, FrameType, SeqFrame
+from beepy.core.frames import (
+    MAX_ANSNO,
+    MAX_CHANNEL,
+    MAX_SIZE,
+    SEQNO_MODULUS,
+    FrameType,
+    SeqFrame,
+)
 from beepy.core.management import (
     BEEP_XML,
     DEFAULT_MAX_XML_SIZE,
@@ -45,7 +58,7 @@ from beepy.core.management import (
 )
 from beepy.core.mime import Message
 
-__all__ = ["Role", "Session", "SessionConfig"]
+__all__ = ["PayloadStream", "Role", "Session", "SessionConfig"]
 
 MSG, RPY, ERR, ANS, NUL = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.ANS, FrameType.NUL
 
@@ -69,22 +82,31 @@ class SessionConfig:
     The limits and tunables of one session.  Each one bounds what a peer can
     make us hold.
 
-    :ivar receiveWindow: the window we advertise on every channel (RFC 3081);
-        also the largest frame payload we accept.
-    :ivar maxFrameSize: the largest frame payload we send.
+    :ivar receiveWindow: the window we advertise on every channel (RFC 3081),
+        unless a channel is given its own; also the largest frame payload we
+        accept.  What a peer can make us buffer on a channel is bounded by
+        it.  RFC 3081's 4096 octets cost a round trip per 4 KiB; 256 KiB
+        keeps a loopback or LAN transfer from waiting on ``SEQ`` frames.
+    :ivar maxFrameSize: the largest frame payload we send (also bounded by
+        the peer's window).  Channels take turns a frame at a time, so this
+        is how long a large message can hold up a small one on another
+        channel.
     :ivar maxMessageSize: the largest message we assemble; larger ones are
         discarded (a ``MSG`` is answered with ``ERR`` 554).
     :ivar maxChannels: channels open at once, channel 0 included.
     :ivar maxHeaderLength: the longest frame header line we accept.
     :ivar maxXMLSize: the largest channel-0 message we parse.
+    :ivar streamBuffer: octets of a streamed payload held here before its
+        writer should wait (see :attr:`PayloadStream.buffered`).
     """
 
-    receiveWindow: int = DEFAULT_WINDOW
-    maxFrameSize: int = DEFAULT_WINDOW
+    receiveWindow: int = 256 * 1024
+    maxFrameSize: int = 32 * 1024
     maxMessageSize: int = 16 * 1024 * 1024
     maxChannels: int = 256
     maxHeaderLength: int = DEFAULT_MAX_HEADER_LENGTH
     maxXMLSize: int = DEFAULT_MAX_XML_SIZE
+    streamBuffer: int = 256 * 1024
 
     def __post_init__(self):
         if self.receiveWindow < DEFAULT_WINDOW:
@@ -120,6 +142,53 @@ class _TLSNegotiation:
         self.held = False
 
 
+class PayloadStream:
+    """
+    The writable end of a streamed message's payload (see
+    :meth:`Session.streamMessage`).  Octets written after the peer answered
+    pre-emptively (RFC 3080 section 2.6.3) are dropped, as that section says.
+    """
+
+    def __init__(self, session, channel, message):
+        self._session = session
+        self._channel = channel
+        self._message = message
+
+    @property
+    def msgno(self):
+        return self._message.msgno
+
+    @property
+    def buffered(self):
+        """
+        Octets written and not yet framed: a writer should wait while this
+        is above the session's ``streamBuffer``.
+        """
+        return self._message.buffered
+
+    @property
+    def wanted(self):
+        """
+        Whether more of the payload can still be sent: not after
+        :meth:`finish`, nor once the peer answered pre-emptively.
+        """
+        return not self._message.complete
+
+    def write(self, data):
+        self._session._checkNotTerminated()
+        before = self._message.buffered
+        self._message.append(bytes(data))
+        if self._message.type is not MSG:
+            self._channel.replyBacklog += self._message.buffered - before
+
+    def finish(self):
+        """
+        End the payload: its final frame can go.
+        """
+        self._session._checkNotTerminated()
+        self._message.complete = True
+
+
 def _managementPayload(element):
     return Message(encodeManagement(element), contentType=BEEP_XML).toPayload()
 
@@ -142,6 +211,7 @@ class Session:
         self._terminated = False
         self._decoder = FrameDecoder(config.receiveWindow, config.maxHeaderLength)
         self._out = []
+        self._outSize = 0  # payload octets framed by this dataToSend
         self._events = []
         zero = Channel(0, None, config.receiveWindow)
         # The peer's greeting answers an implicit MSG 0 (RFC 3080 section 2.4).
@@ -149,7 +219,12 @@ class Session:
         self._channels = {0: zero}
         self._pendingStarts = {}  # number -> (channel-0 msgno, candidates)
         self._pendingCloses = {}  # number -> channel-0 msgno, for the peer's closes
-        self._ownStarts = set()  # numbers of our starts awaiting the peer's answer
+        self._acceptedCloses = set()  # numbers of channels whose close we accepted
+        # Channels whose window may be due a SEQ: only what they receive, a
+        # change of window, a resume or a shrinking reply backlog can make
+        # one due, so the others need no look.
+        self._windowChanges = set()
+        self._ownStarts = {}  # number -> channel options, for our starts awaiting an answer
         self._announcements = False  # a start reply left during this dataToSend
         # Channels closed lately, whose SEQs may still be on the way.
         self._recentlyClosed = collections.OrderedDict()
@@ -193,12 +268,18 @@ class Session:
 
     # -- Channel management: our side -----------------------------------
 
-    def startChannel(self, profiles, serverName=None):
+    def startChannel(self, profiles, serverName=None, receiveWindow=None, frames=False):
         """
         Ask the peer to start a channel with one of ``profiles`` (preferred
         first: some peers read only the first).
 
         :param profiles: :class:`ProfileElement` values or plain URIs.
+        :param receiveWindow: the channel's window, if not the session's.
+        :param frames: report the channel's data frames one by one as
+            :class:`~beepy.core.events.FrameReceived` instead of assembling
+            messages (Vortex's frame-received handler), for an application
+            that streams large messages.  No message size limit applies:
+            the application holds what it keeps.
         :return: the new channel's number, to match :class:`ChannelStarted`
             or :class:`ChannelStartFailed`.
         """
@@ -210,8 +291,9 @@ class Session:
             raise LocalProtocolError("a channel start needs at least one profile")
         if self._channelCount() >= self.config.maxChannels:
             raise LocalProtocolError(f"already {self.config.maxChannels} channels on this session")
+        options = self._channelOptions(receiveWindow, frames)
         number = self._allocateChannel()
-        self._ownStarts.add(number)
+        self._ownStarts[number] = options
         start = Start(number, candidates, serverName)
         self._sendManagement(start, ("start", number, candidates))
         return number
@@ -240,19 +322,20 @@ class Session:
 
     # -- Channel management: the peer's side ----------------------------
 
-    def acceptStart(self, number, profile):
+    def acceptStart(self, number, profile, receiveWindow=None, frames=False):
         """
         Accept the peer's start of ``number`` with ``profile`` (a URI, or a
-        :class:`ProfileElement` carrying piggybacked content).
+        :class:`ProfileElement` carrying piggybacked content).  The options
+        are those of :meth:`startChannel`.
         """
+        options = self._channelOptions(receiveWindow, frames)
         msgno, candidates = self._takePendingStart(number)
         if not isinstance(profile, ProfileElement):
             profile = ProfileElement(profile)
         if profile.uri not in {candidate.uri for candidate in candidates}:
             self._pendingStarts[number] = (msgno, candidates)
             raise LocalProtocolError(f"the peer did not propose {profile.uri}")
-        self._recentlyClosed.pop(number, None)
-        self._channels[number] = Channel(number, profile.uri, self.config.receiveWindow)
+        self._openChannel(number, profile.uri, options)
         self._queueReply(
             self._channels[0], msgno, RPY, _managementPayload(profile), self._announcer(number)
         )
@@ -278,6 +361,7 @@ class Session:
             )
         elif number in self._channels:
             self._channels[number].acceptedClose = msgno
+            self._acceptedCloses.add(number)
             self._finishAcceptedCloses()
         else:  # our own close of it crossed the peer's and won
             self._queueReply(self._channels[0], msgno, RPY, _managementPayload(Ok()))
@@ -286,6 +370,39 @@ class Session:
         payload = _managementPayload(error)
         msgno = self._takePendingClose(number)
         self._queueReply(self._channels[0], msgno, ERR, payload)
+
+    # -- Flow control ----------------------------------------------------
+
+    def setReceiveWindow(self, number, size):
+        """
+        Change the window we advertise on ``number`` (Vortex's
+        ``vortex_channel_set_window_size``).  A larger one is advertised at
+        once; a smaller one takes effect as the peer uses up what it was
+        already granted (RFC 3081: the right edge never moves left).
+        """
+        if not 1 <= size <= MAX_SIZE:
+            raise LocalProtocolError(f"a window is 1 to {MAX_SIZE} octets, not {size}")
+        channel = self._channel(number)
+        channel.receiveWindow = size
+        channel.windowChanged = True
+        self._windowChanges.add(number)
+
+    def pauseChannel(self, number):
+        """
+        The application takes nothing more on ``number`` for now: octets
+        that arrive are not credited back to the peer, which stops once it
+        has used up its window.
+        """
+        self._channel(number).paused = True
+
+    def resumeChannel(self, number):
+        """
+        The application has consumed everything it held: credit it.
+        """
+        channel = self._channel(number)
+        channel.paused = False
+        channel.unconsumed = 0
+        self._windowChanges.add(number)
 
     # -- Messages --------------------------------------------------------
 
@@ -296,15 +413,42 @@ class Session:
         :param message: a :class:`Message` or a ready payload (``bytes``).
         :return: its message number, which its reply events carry.
         """
+        return self._queueMessage(number, self._payload(message), True).msgno
+
+    def streamMessage(self, number, head=b""):
+        """
+        Queue a ``MSG`` whose payload is still to come, for a body too large
+        to hold (Vortex's feeder).  Frames leave as the payload arrives.
+
+        :param head: the start of the payload, normally its MIME headers
+            (a :class:`Message` with an empty body gives them).
+        :return: a :class:`PayloadStream`; its ``msgno`` is the one the
+            reply events carry.
+        """
+        request = self._queueMessage(number, self._payload(head), False)
+        return PayloadStream(self, self._channels[number], request)
+
+    def streamReply(self, number, msgno, head=b""):
+        """
+        Answer ``MSG`` ``msgno`` with an ``RPY`` whose payload is still to
+        come (see :meth:`streamMessage`).
+
+        :return: a :class:`PayloadStream`.
+        """
+        channel = self._dataChannel(number)
+        message = self._reply(channel, msgno, RPY, self._payload(head), complete=False)
+        return PayloadStream(self, channel, message)
+
+    def _queueMessage(self, number, payload, complete):
         self._checkActive()
         channel = self._dataChannel(number)
         if channel.closing or channel.acceptedClose is not None:
             raise LocalProtocolError(f"channel {number} is closing")
         msgno = channel.allocateMsgno()
-        request = OutgoingMessage(MSG, msgno, self._payload(message))
+        request = OutgoingMessage(MSG, msgno, payload, complete=complete)
         channel.outstanding[msgno] = Outstanding(request)
         channel.outgoing.append(request)
-        return msgno
+        return request
 
     def sendReply(self, number, msgno, message):
         """
@@ -336,7 +480,9 @@ class Session:
         if ansno > MAX_ANSNO:
             raise LocalProtocolError(f"MSG {msgno} already has {MAX_ANSNO + 1} answers")
         reply.nextAnsno += 1
-        reply.queued.append(OutgoingMessage(ANS, msgno, payload, ansno))
+        answer = OutgoingMessage(ANS, msgno, payload, ansno)
+        reply.queued.append(answer)
+        channel.replyBacklog += answer.buffered
         self._releaseReplies(channel)
         return ansno
 
@@ -603,7 +749,7 @@ class Session:
         if not piggybacked:
             return
         if frameType is ERR:
-            self._ownStarts.discard(number)
+            self._ownStarts.pop(number)
         else:
             # The peer started the channel to refuse in it: it has no use.
             self._openStartedChannel(number, TLS_URI)
@@ -639,27 +785,36 @@ class Session:
         result, self._events = self._events, []
         return result
 
-    def dataToSend(self):
+    def dataToSend(self, limit=None):
         """
-        Frame whatever the windows allow and return it as one ``bytes``:
-        ``SEQ`` frames first, then one frame per busy channel in turn, so that
-        a long message on one channel does not starve the others.
+        Frame what the windows allow and return it as one ``bytes``: ``SEQ``
+        frames first, then one frame per busy channel in turn, so that a long
+        message on one channel does not starve the others.
+
+        :param limit: stop once this many payload octets are framed (at most
+            one frame per channel more), so that a caller writing to a
+            transport with backpressure keeps the rest here, where a later
+            request on another channel can still overtake it; ``None``
+            frames everything the windows allow.
         """
         if self._terminated:
             return b""
+        self._outSize = 0
         while True:
             self._announcements = False
             self._sendSeqs()
             active = [
                 c for c in self._channels.values() if c.outgoing and (c.announced or c.number == 0)
             ]
-            while active:
+            while active and (limit is None or self._outSize < limit):
                 active = [channel for channel in active if self._sendFrame(channel)]
             # A start reply may have just left, opening its channel to frames;
             # the last reply on a channel whose close we accepted may have too.
             closed = self._finishAcceptedCloses()
             if not (closed or self._announcements):
                 break
+        # Frames just sent may have shrunk a reply backlog that held a window.
+        self._sendSeqs()
         data = b"".join(self._out)
         self._out.clear()
         return data
@@ -669,13 +824,17 @@ class Session:
     def _sendSeqs(self):
         if self._tls.held:
             return
-        for channel in list(self._channels.values()):
-            if channel.seqWanted():
-                channel.receiveAckno = channel.receiveSeqno
-                channel.advertisedWindow = channel.receiveWindow
-                self._out.append(
-                    encodeFrame(SeqFrame(channel.number, channel.receiveSeqno, channel.receiveWindow))
-                )
+        if not self._windowChanges:
+            return
+        numbers, self._windowChanges = self._windowChanges, set()
+        for number in numbers:
+            channel = self._channels.get(number)
+            window = channel.windowUpdate() if channel is not None else None
+            if window is not None:
+                channel.advertised(window)
+                if window > self._decoder.maxPayload:
+                    self._decoder.maxPayload = window
+                self._out.append(encodeFrame(SeqFrame(channel.number, channel.receiveSeqno, window)))
 
     def _sendFrame(self, channel):
         """
@@ -686,28 +845,28 @@ class Session:
         if self._tls.held:
             return False
         message = channel.outgoing[0]
-        remaining = len(message.payload) - message.offset
-        size = min(remaining, channel.sendWindow(), self.config.maxFrameSize)
-        if size == 0 and remaining:
+        if message.stalled:
             return False
-        end = message.offset + size
-        more = end < len(message.payload)
+        size = min(message.buffered, channel.sendWindow(), self.config.maxFrameSize)
+        if size == 0 and message.buffered:
+            return False
+        pieces = message.take(size)
+        more = not message.complete or message.buffered > 0
         message.started = True
-        self._out.append(
-            encodeFrame(
-                DataFrame(
-                    message.type,
-                    channel.number,
-                    message.msgno,
-                    more,
-                    channel.sendSeqno,
-                    bytes(message.payload[message.offset : end]),
-                    message.ansno,
-                )
+        out = self._out
+        out.append(
+            encodeHeader(
+                message.type, channel.number, message.msgno, more, channel.sendSeqno, size, message.ansno
             )
         )
+        out += pieces
+        out.append(TRAILER)
+        self._outSize += size
         channel.sendSeqno = (channel.sendSeqno + size) % SEQNO_MODULUS
-        message.offset = end
+        if message.type is not MSG:
+            if channel.replyBacklog > channel.receiveWindow:
+                self._windowChanges.add(channel.number)
+            channel.replyBacklog -= size
         if not more:
             channel.outgoing.popleft()
             if message.onSent is not None:
@@ -732,6 +891,7 @@ class Session:
             if channel is None:
                 return
             channel.announced = True
+            self._windowChanges.add(number)
             self._announcements = True
             if channel.heldClose is not None:
                 self._sendManagement(channel.heldClose, ("close", number))
@@ -745,22 +905,25 @@ class Session:
 
         :return: whether any was queued.
         """
+        if not self._acceptedCloses:
+            return False
         quiet = [
-            channel
-            for channel in self._channels.values()
-            if channel.acceptedClose is not None and not channel.busy
+            self._channels[number]
+            for number in self._acceptedCloses
+            if not self._channels[number].busy
         ]
         for channel in quiet:
+            self._acceptedCloses.discard(channel.number)
             self._forget(channel.number)
             self._queueReply(
                 self._channels[0], channel.acceptedClose, RPY, _managementPayload(Ok())
             )
         return bool(quiet)
 
-    def _reply(self, channel, msgno, frameType, payload):
+    def _reply(self, channel, msgno, frameType, payload, complete=True):
         self._checkNotTerminated()
         reply = self._openReply(channel, msgno, "ANS" if frameType is NUL else "RPY")
-        self._completeReply(channel, msgno, reply, frameType, payload)
+        return self._completeReply(channel, msgno, reply, frameType, payload, complete=complete)
 
     def _queueReply(self, channel, msgno, frameType, payload, onSent=None):
         """
@@ -773,15 +936,23 @@ class Session:
         reply.style = "RPY"
         self._completeReply(channel, msgno, reply, frameType, payload, onSent)
 
-    def _completeReply(self, channel, msgno, reply, frameType, payload, onSent=None):
+    def _completeReply(self, channel, msgno, reply, frameType, payload, onSent=None, complete=True):
+        """
+        Queue the last reply to ``msgno``: no other may follow it, though a
+        streamed one (not ``complete``) has more payload to come.
+        """
+
         def sent():
             channel.replies.pop(msgno, None)
             if onSent is not None:
                 onSent()
 
-        reply.queued.append(OutgoingMessage(frameType, msgno, payload, onSent=sent))
+        message = OutgoingMessage(frameType, msgno, payload, onSent=sent, complete=complete)
+        reply.queued.append(message)
         reply.complete = True
+        channel.replyBacklog += message.buffered
         self._releaseReplies(channel)
+        return message
 
     def _openReply(self, channel, msgno, style):
         reply = channel.replies.get(msgno)
@@ -843,10 +1014,10 @@ class Session:
                 f"expected {channel.receiveSeqno}"
             )
         size = len(frame.payload)
-        if seqnoDistance(channel.receiveAckno, channel.receiveSeqno) + size > channel.advertisedWindow:
+        if size > channel.receiveRoom():
             raise RemoteProtocolError(
-                f"{frame.type.name} on channel {frame.channel} overruns the "
-                f"{channel.advertisedWindow}-octet window"
+                f"{frame.type.name} on channel {frame.channel} overruns the window: "
+                f"{size} octets with room for {channel.receiveRoom()}"
             )
         if channel.lastIntermediate is not None and channel.lastIntermediate != (
             frame.type,
@@ -858,8 +1029,14 @@ class Session:
                 f"{kind.name} {msgno}, whose final frame has not arrived"
             )
         channel.receiveSeqno = (channel.receiveSeqno + size) % SEQNO_MODULUS
+        self._windowChanges.add(channel.number)
+        if channel.paused:
+            channel.unconsumed += size
+        continuation = channel.lastIntermediate is not None
         channel.lastIntermediate = (frame.type, frame.msgno) if frame.more else None
-        if frame.type is MSG:
+        if channel.frameLevel:
+            self._receiveRawFrame(channel, frame, continuation)
+        elif frame.type is MSG:
             self._receiveMsgFrame(channel, frame)
         else:
             self._receiveReplyFrame(channel, frame)
@@ -904,9 +1081,7 @@ class Session:
         channel.partial = None
         if partial.overflowed:
             self._discard(channel, frame.type, frame.msgno, partial.size)
-        if partial.octets is None:
-            return None
-        return bytes(partial.octets)
+        return partial.octets
 
     def _messageLimit(self, channel):
         return self.config.maxXMLSize if channel.number == 0 else self.config.maxMessageSize
@@ -923,7 +1098,12 @@ class Session:
             )
             self._queueReply(channel, msgno, ERR, _managementPayload(error))
 
-    def _receiveReplyFrame(self, channel, frame):
+    def _outstandingFor(self, channel, frame):
+        """
+        Check a reply frame against the ``MSG`` it answers.
+
+        :return: that ``MSG``'s :class:`Outstanding`.
+        """
         if channel.number == 0 and frame.type in (ANS, NUL):
             raise RemoteProtocolError(f"{frame.type.name} on channel 0, which answers only RPY or ERR")
         outstanding = channel.outstanding.get(frame.msgno)
@@ -935,20 +1115,63 @@ class Session:
         if not outstanding.acknowledged:
             outstanding.acknowledged = True
             request = outstanding.request
-            if request is not None and request.offset < len(request.payload):
+            if request is not None and not (request.complete and request.buffered == 0):
                 # A pre-emptive reply: end our MSG with an empty final frame.
                 request.truncate()
         if frame.type is ANS:
+            outstanding.answered = True
+        elif outstanding.answered and frame.type is not NUL:
+            raise RemoteProtocolError(
+                f"{frame.type.name} {frame.msgno} on channel {frame.channel} "
+                f"after ANS replies to the same MSG"
+            )
+        if frame.type is NUL:
+            if frame.more:
+                raise RemoteProtocolError(f"NUL {frame.msgno} on channel {frame.channel} is not final")
+            # RFC 3080 wants an empty NUL; Vortex sends the empty MIME entity.
+            if frame.payload not in (b"", _EMPTY_ENTITY):
+                raise RemoteProtocolError(
+                    f"NUL {frame.msgno} on channel {frame.channel} carries a payload"
+                )
+            if outstanding.partialAnswers:
+                raise RemoteProtocolError(
+                    f"NUL {frame.msgno} on channel {frame.channel} while an ANS is incomplete"
+                )
+        return outstanding
+
+    def _receiveRawFrame(self, channel, frame, continuation):
+        """
+        A frame on a channel whose application takes frames, not messages
+        (Vortex's frame-received handler): keep the bookkeeping, assemble
+        nothing.
+        """
+        if frame.type is MSG:
+            if not continuation:
+                if frame.msgno in channel.replies:
+                    raise RemoteProtocolError(
+                        f"MSG {frame.msgno} on channel {frame.channel} reuses a message "
+                        f"number still awaiting our reply"
+                    )
+                channel.replies[frame.msgno] = Reply()
+        else:
+            outstanding = self._outstandingFor(channel, frame)
+            if frame.type is ANS:
+                if frame.more:
+                    outstanding.partialAnswers[frame.ansno] = None
+                else:
+                    outstanding.partialAnswers.pop(frame.ansno, None)
+            elif not frame.more:
+                del channel.outstanding[frame.msgno]
+        self._events.append(events.FrameReceived(channel.number, frame))
+
+    def _receiveReplyFrame(self, channel, frame):
+        outstanding = self._outstandingFor(channel, frame)
+        if frame.type is ANS:
             self._receiveAnswerFrame(channel, frame, outstanding)
             return
-        if outstanding.answered:
-            if frame.type is not NUL:
-                raise RemoteProtocolError(
-                    f"{frame.type.name} {frame.msgno} on channel {frame.channel} "
-                    f"after ANS replies to the same MSG"
-                )
         if frame.type is NUL:
-            self._receiveNul(channel, frame, outstanding)
+            del channel.outstanding[frame.msgno]
+            self._events.append(events.AnswersCompleted(channel.number, frame.msgno))
             return
         payload = self._assemble(channel, frame)
         if payload is None:
@@ -963,7 +1186,6 @@ class Session:
         self._events.append(event(channel.number, frame.msgno, Message.fromPayload(payload)))
 
     def _receiveAnswerFrame(self, channel, frame, outstanding):
-        outstanding.answered = True
         partial = outstanding.partialAnswers.get(frame.ansno)
         if partial is None:
             partial = outstanding.partialAnswers[frame.ansno] = PartialMessage(
@@ -981,19 +1203,6 @@ class Session:
                 channel.number, frame.msgno, frame.ansno, Message.fromPayload(partial.octets)
             )
         )
-
-    def _receiveNul(self, channel, frame, outstanding):
-        if frame.more:
-            raise RemoteProtocolError(f"NUL {frame.msgno} on channel {frame.channel} is not final")
-        # RFC 3080 wants an empty NUL; Vortex sends the empty MIME entity.
-        if frame.payload not in (b"", _EMPTY_ENTITY):
-            raise RemoteProtocolError(f"NUL {frame.msgno} on channel {frame.channel} carries a payload")
-        if outstanding.partialAnswers:
-            raise RemoteProtocolError(
-                f"NUL {frame.msgno} on channel {frame.channel} while an ANS is incomplete"
-            )
-        del channel.outstanding[frame.msgno]
-        self._events.append(events.AnswersCompleted(channel.number, frame.msgno))
 
     # -- Internals: channel management -----------------------------------
 
@@ -1073,7 +1282,7 @@ class Session:
             if kind == "greeting":
                 self._events.append(events.SessionRefused(element))
             elif kind == "start":
-                self._ownStarts.discard(purpose[1])
+                self._ownStarts.pop(purpose[1], None)
                 self._events.append(events.ChannelStartFailed(purpose[1], element))
             else:
                 channel = self._channels.get(purpose[1])
@@ -1103,11 +1312,9 @@ class Session:
         """
         The peer accepted our start of ``number``: the channel is open.
         """
-        self._ownStarts.discard(number)
-        self._recentlyClosed.pop(number, None)
-        channel = Channel(number, uri, self.config.receiveWindow)
+        channel = self._openChannel(number, uri, self._ownStarts.pop(number))
         channel.announced = True
-        self._channels[number] = channel
+        self._windowChanges.add(number)
 
     def _receiveCloseReply(self, number, element):
         if not isinstance(element, Ok):
@@ -1121,11 +1328,33 @@ class Session:
             self._forget(number)
         self._events.append(events.ChannelClosed(number))
 
+    def _channelOptions(self, receiveWindow, frames):
+        if receiveWindow is None:
+            receiveWindow = self.config.receiveWindow
+        elif not DEFAULT_WINDOW <= receiveWindow <= MAX_SIZE:
+            # RFC 3081 section 3.1.1: a channel starts with at least 4096.
+            raise LocalProtocolError(
+                f"a channel's window is {DEFAULT_WINDOW} to {MAX_SIZE} octets, not {receiveWindow}"
+            )
+        return receiveWindow, frames
+
+    def _openChannel(self, number, uri, options):
+        receiveWindow, frames = options
+        self._recentlyClosed.pop(number, None)
+        channel = self._channels[number] = Channel(number, uri, receiveWindow)
+        channel.frameLevel = frames
+        return channel
+
     def _forget(self, number):
         """
         Remove a closed channel, remembering its number for a while.
         """
-        del self._channels[number]
+        channel = self._channels.pop(number)
+        if number in self._acceptedCloses:
+            # The peer's <ok /> to our close crossed its own close, which we
+            # accepted: nothing more will pass on the channel, so answer now.
+            self._acceptedCloses.discard(number)
+            self._queueReply(self._channels[0], channel.acceptedClose, RPY, _managementPayload(Ok()))
         self._recentlyClosed[number] = None
         while len(self._recentlyClosed) > self.config.maxChannels:
             self._recentlyClosed.popitem(last=False)
@@ -1190,7 +1419,7 @@ class Session:
     @staticmethod
     def _payload(message):
         if isinstance(message, Message):
-            return message.toPayload()
+            return message.toPayloadPieces()
         if isinstance(message, (bytes, bytearray, memoryview)):
             return bytes(message)
         raise TypeError(f"a message is a Message or bytes, not {type(message).__name__}")

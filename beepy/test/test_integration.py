@@ -5,8 +5,18 @@ A few end-to-end tests over real loopback TCP sockets.
 
 from twisted.internet import defer, endpoints, reactor
 from twisted.trial.unittest import TestCase
+from twisted.web.client import FileBodyProducer
 
-from beepy import BEEPError, BEEPServerFactory, Message, Profile, ProfileFactory, connectBEEP
+from beepy import (
+    BEEPError,
+    BEEPServerFactory,
+    Message,
+    Profile,
+    ProfileFactory,
+    SessionConfig,
+    StreamingMessage,
+    connectBEEP,
+)
 from beepy.profiles.echo import ECHO_URI, EchoFactory
 from beepy.profiles.sink import SINK_URI, SinkFactory
 
@@ -89,4 +99,99 @@ class LoopbackTCPTests(TestCase):
         echo = yield session.openChannel([ECHO_URI])
         reply = yield echo.sendMessage(b"still here")
         self.assertEqual(reply.body, b"still here")
+        yield session.close()
+
+
+class CountingReader:
+    """
+    A file-like object producing ``size`` octets of a repeating pattern
+    without holding them, counting how much was read.
+    """
+
+    def __init__(self, size):
+        self.size = size
+        self.position = 0
+
+    def read(self, n):
+        n = min(n, self.size - self.position)
+        self.position += n
+        return bytes(n)
+
+    def seek(self, offset, whence=0):
+        pass
+
+    def tell(self):
+        return self.position
+
+    def close(self):
+        pass
+
+
+class PausingSinkFactory(SinkFactory):
+    """
+    A sink whose channel the test can pause, like an application that has
+    stopped consuming.
+    """
+
+    uri = "urn:test:pausing-sink"
+
+    def __init__(self):
+        self.channels = []
+
+    def buildProfile(self, channel, start):
+        self.channels.append(channel)
+        return super().buildProfile(channel, start)
+
+
+class NotifyingProducer(FileBodyProducer):
+    """
+    Tells, through ``paused``, when beepy first holds it back.
+    """
+
+    readSize = 2**16
+
+    def __init__(self, reader):
+        super().__init__(reader, readSize=self.readSize)
+        self.paused = defer.Deferred()
+
+    def pauseProducing(self):
+        super().pauseProducing()
+        if not self.paused.called:
+            self.paused.callback(None)
+
+
+class StreamingTCPTests(TestCase):
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_streamedUploadWithBackpressure(self):
+        """
+        A 32 MiB body streams from a file-like producer over real TCP into
+        a sink that has stopped consuming: the sender reads no more than the
+        peer's window plus its stream buffer and a read, and the transfer
+        completes once the sink resumes.
+        """
+        sink = PausingSinkFactory()
+        config = SessionConfig(streamBuffer=128 * 1024)
+        endpoint = endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+        port = yield endpoint.listen(BEEPServerFactory([sink], config=config))
+        self.addCleanup(port.stopListening)
+        address = port.getHost()
+        session = yield connectBEEP(
+            endpoints.TCP4ClientEndpoint(reactor, address.host, address.port), config=config
+        )
+        channel = yield session.openChannel(sink.uri)
+        [serverChannel] = sink.channels
+        serverChannel.pauseProducing()
+        reader = CountingReader(32 * 1024 * 1024)
+        producer = NotifyingProducer(reader)
+        reply = channel.sendMessage(StreamingMessage(producer))
+        yield producer.paused
+        held = reader.position
+        bound = config.receiveWindow + config.streamBuffer + producer.readSize
+        # Kernel socket buffers are not involved: the sink grants no credit.
+        self.assertLessEqual(held, bound)
+        serverChannel.resumeProducing()
+        yield reply
+        self.assertEqual(reader.position, 32 * 1024 * 1024)
         yield session.close()

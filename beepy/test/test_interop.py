@@ -63,6 +63,7 @@ from beepy.core.management import (
 )
 from beepy.core.mime import Message
 from beepy.core.session import Role, Session
+from beepy.test.test_session import RFC_WINDOWS
 
 MSG, RPY, ERR, NUL = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.NUL
 
@@ -483,7 +484,8 @@ class ReplayMixin:
         replaced = FROM_LISTENER if role is Role.LISTENER else FROM_INITIATOR
         fed = FROM_INITIATOR if role is Role.LISTENER else FROM_LISTENER
         features = paddingFor(chunks, replaced, profiles) if padGreeting else None
-        session = Session(role, profiles, features=features)
+        # The recorded peers ran RFC 3081's windows; so do we, to compare.
+        session = Session(role, profiles, RFC_WINDOWS, features=features)
         if numbering is not None:
             numbering(session)
         replay = Replay(self, session, react)

@@ -5,6 +5,7 @@ other in memory, and one session fed hand-built frames by a scripted peer.
 """
 
 from collections import deque
+from dataclasses import replace
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -54,6 +55,10 @@ from beepy.core.session import Role, Session, SessionConfig
 
 MSG, RPY, ERR, ANS, NUL = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.ANS, FrameType.NUL
 INITIATOR, LISTENER = Role.INITIATOR, Role.LISTENER
+
+#: RFC 3081's initial window, and frames no larger: most tests here count
+#: frames and SEQs against the windows of the RFC rather than beepy's defaults.
+RFC_WINDOWS = SessionConfig(receiveWindow=4096, maxFrameSize=4096)
 
 URI = "urn:beepy:test:one"
 OTHER = "urn:beepy:test:two"
@@ -116,8 +121,8 @@ class SessionPair:
         self,
         initiatorProfiles=(URI,),
         listenerProfiles=(URI,),
-        initiatorConfig=SessionConfig(),
-        listenerConfig=SessionConfig(),
+        initiatorConfig=RFC_WINDOWS,
+        listenerConfig=RFC_WINDOWS,
         greet=True,
         **listenerGreeting,
     ):
@@ -193,7 +198,7 @@ class ScriptedPeer:
     :ivar session: the session under test, greeted by us.
     """
 
-    def __init__(self, role=LISTENER, profiles=(URI,), config=SessionConfig(), greet=True):
+    def __init__(self, role=LISTENER, profiles=(URI,), config=RFC_WINDOWS, greet=True):
         self.session = Session(role, profiles, config)
         self.session.greet()
         self._seqnos = {}
@@ -325,7 +330,7 @@ class GreetingTests(SessionTestCase):
         immediately sending" it); the ``SEQ`` advertising channel 0's window
         follows it, as a channel's ``SEQ`` follows its start reply.
         """
-        pair = SessionPair(listenerConfig=SessionConfig(receiveWindow=16384))
+        pair = SessionPair(listenerConfig=replace(RFC_WINDOWS, receiveWindow=16384))
         frames = pair.framesSentBy(pair.listener)
         self.assertIsInstance(frames[0], DataFrame, f"the first frame is {frames[0]}")
         self.assertEqual((frames[0].type, frames[0].channel, frames[0].msgno), (RPY, 0, 0))
@@ -458,7 +463,7 @@ class ChannelStartTests(SessionTestCase):
         """
         A start beyond the listener's ``maxChannels`` is refused with 421.
         """
-        pair = SessionPair(listenerConfig=SessionConfig(maxChannels=2))
+        pair = SessionPair(listenerConfig=replace(RFC_WINDOWS, maxChannels=2))
         pair.openChannel()
         number = pair.initiator.startChannel([URI])
         pumped = pair.pump()
@@ -471,7 +476,7 @@ class ChannelStartTests(SessionTestCase):
         Starting more channels than our own ``maxChannels`` is refused
         locally.
         """
-        pair = SessionPair(initiatorConfig=SessionConfig(maxChannels=2))
+        pair = SessionPair(initiatorConfig=replace(RFC_WINDOWS, maxChannels=2))
         pair.initiator.startChannel([URI])
         self.assertRaises(LocalProtocolError, pair.initiator.startChannel, [URI])
 
@@ -522,7 +527,7 @@ class ChannelStartTests(SessionTestCase):
         accepted: its frames must not overtake a start reply that spans
         several frames, or the starter sees a channel it does not know.
         """
-        config = SessionConfig(maxFrameSize=10)
+        config = replace(RFC_WINDOWS, maxFrameSize=10)
         pair = SessionPair(initiatorConfig=config, listenerConfig=config)
         number = pair.initiator.startChannel([URI])
         pair.pump()
@@ -718,7 +723,7 @@ class MessageTests(SessionTestCase):
         With a small ``maxFrameSize`` messages and replies are cut into
         frames and reassembled whole.
         """
-        config = SessionConfig(maxFrameSize=100)
+        config = replace(RFC_WINDOWS, maxFrameSize=100)
         pair = SessionPair(initiatorConfig=config, listenerConfig=config)
         channel = pair.openChannel()
         body = bytes(range(256)) * 4
@@ -739,7 +744,7 @@ class MessageTests(SessionTestCase):
         """
         Large answers are cut into frames and reassembled by answer number.
         """
-        config = SessionConfig(maxFrameSize=64)
+        config = replace(RFC_WINDOWS, maxFrameSize=64)
         pair = SessionPair(initiatorConfig=config, listenerConfig=config)
         channel = pair.openChannel()
         msgno = pair.initiator.sendMessage(channel, Message(b"list"))
@@ -917,7 +922,7 @@ class WindowTests(SessionTestCase):
         The receiver sends ``SEQ`` once half the window is consumed, not
         after every frame.
         """
-        pair = SessionPair(initiatorConfig=SessionConfig(maxFrameSize=512))
+        pair = SessionPair(initiatorConfig=replace(RFC_WINDOWS, maxFrameSize=512))
         channel = pair.openChannel()
         pair.initiator.sendMessage(channel, Message(b"y" * 4094))  # 4096 octets of payload
         frames = decodeFrames(pair.initiator.dataToSend())
@@ -945,7 +950,7 @@ class WindowTests(SessionTestCase):
         A listener with a larger ``receiveWindow`` advertises it with a
         ``SEQ`` right after the reply that starts the channel, never before.
         """
-        pair = SessionPair(listenerConfig=SessionConfig(receiveWindow=16384))
+        pair = SessionPair(listenerConfig=replace(RFC_WINDOWS, receiveWindow=16384))
         pair.initiator.startChannel([URI])
         pair.pump()
         self.assertEqual(seqFramesOn(pair.framesSentBy(pair.listener), 1), [])
@@ -966,7 +971,7 @@ class WindowTests(SessionTestCase):
         The side that started a channel advertises its larger window once
         the channel is started.
         """
-        pair = SessionPair(initiatorConfig=SessionConfig(receiveWindow=10000))
+        pair = SessionPair(initiatorConfig=replace(RFC_WINDOWS, receiveWindow=10000))
         pair.initiator.startChannel([URI])
         pair.pump()
         self.assertEqual(seqFramesOn(pair.framesSentBy(pair.initiator), 1), [])
@@ -978,7 +983,7 @@ class WindowTests(SessionTestCase):
         """
         A frame as large as the advertised window is accepted.
         """
-        config = SessionConfig(receiveWindow=20000, maxFrameSize=20000)
+        config = replace(RFC_WINDOWS, receiveWindow=20000, maxFrameSize=20000)
         pair = SessionPair(initiatorConfig=config, listenerConfig=config)
         channel = pair.openChannel()
         msgno = pair.initiator.sendMessage(channel, Message(b"w" * 19000))
@@ -993,7 +998,7 @@ class WindowTests(SessionTestCase):
         the wrap, ``SEQ`` acknowledgements past it are accepted, and the next
         frames start from the wrapped value.
         """
-        config = SessionConfig(maxFrameSize=100)
+        config = replace(RFC_WINDOWS, maxFrameSize=100)
         pair = SessionPair(initiatorConfig=config, listenerConfig=config)
         channel = pair.openChannel()
         start = SEQNO_MODULUS - 200
@@ -1002,7 +1007,8 @@ class WindowTests(SessionTestCase):
             outgoing.sendSeqno = outgoing.peerAckno = start
             outgoing.peerWindowEdge = (start + 4096) % SEQNO_MODULUS
             incoming = pair.peerOf(sender)._channels[channel]
-            incoming.receiveSeqno = incoming.receiveAckno = start
+            incoming.receiveSeqno = start
+            incoming.receiveEdge = (start + 4096) % SEQNO_MODULUS
         msgno = pair.initiator.sendMessage(channel, Message(b"q" * 2998))  # 3000 octets
         pumped = pair.pump()
         self.assertEqual(pumped.listener, [MessageReceived(channel, msgno, Message(b"q" * 2998))])
@@ -1189,6 +1195,27 @@ class CloseTests(SessionTestCase):
         self.assertEqual(self.pair.initiator.channels, frozenset({0}))
         self.assertEqual(self.pair.listener.channels, frozenset({0}))
 
+    def test_crossedClosesWhileBusy(self):
+        """
+        If the peer's close, which we accepted, waits on a reply of ours
+        when the peer's ``<ok />`` to our own close arrives, the channel is
+        gone and our ``<ok />`` goes at once: the peer must not wait forever.
+        """
+        peer = ScriptedPeer(LISTENER)
+        number = peer.openChannel()
+        peer.deliver(peer.frame(MSG, number, 0, b"\r\nunanswered"))
+        peer.session.closeChannel(number)
+        peer.read()
+        events = peer.deliver(peer.request(Close(number, 200)))
+        self.assertEqual(events, [ChannelCloseRequested(number, 200)])
+        peer.session.acceptClose(number)
+        peer.read()
+        self.assertNotIn((RPY, Ok()), peer.channelZeroReplies())
+        events = peer.deliver(peer.management(RPY, 1, Ok()))
+        self.assertEqual(events, [ChannelClosed(number)])
+        peer.read()
+        self.assertEqual(peer.channelZeroReplies()[-1], (RPY, Ok()))
+
     def test_closeUnknownChannel(self):
         """
         Closing a channel that is not open is refused locally.
@@ -1300,7 +1327,7 @@ class LimitTests(SessionTestCase):
         A ``MSG`` larger than ``maxMessageSize`` is discarded, answered with
         ``ERR`` 554, and the session continues.
         """
-        pair = SessionPair(listenerConfig=SessionConfig(maxMessageSize=1000))
+        pair = SessionPair(listenerConfig=replace(RFC_WINDOWS, maxMessageSize=1000))
         channel = pair.openChannel()
         big = pair.initiator.sendMessage(channel, Message(b"b" * 5000))
         pumped = pair.pump()
@@ -1317,7 +1344,7 @@ class LimitTests(SessionTestCase):
         """
         A reply larger than ``maxMessageSize`` is reported as discarded.
         """
-        pair = SessionPair(initiatorConfig=SessionConfig(maxMessageSize=1000))
+        pair = SessionPair(initiatorConfig=replace(RFC_WINDOWS, maxMessageSize=1000))
         channel = pair.openChannel()
         msgno = pair.initiator.sendMessage(channel, Message(b"q"))
         pair.pump()
@@ -1333,7 +1360,7 @@ class LimitTests(SessionTestCase):
         An ``ANS`` larger than ``maxMessageSize`` is reported as discarded;
         the other answers and the ``NUL`` still arrive.
         """
-        pair = SessionPair(initiatorConfig=SessionConfig(maxMessageSize=1000))
+        pair = SessionPair(initiatorConfig=replace(RFC_WINDOWS, maxMessageSize=1000))
         channel = pair.openChannel()
         msgno = pair.initiator.sendMessage(channel, Message(b"list"))
         pair.pump()

@@ -508,7 +508,9 @@ class ResetTests(SessionTestCase):
             self.assertIsNone(session.peerGreeting)
             self.assertEqual(session.channels, {0})
             self.assertFalse(session.tlsProceeding)
-        greetings = {s: decodeFrames(s.dataToSend()) for s in (pair.initiator, pair.listener)}
+        greetings = {
+            s: dataFramesOn(decodeFrames(s.dataToSend()), 0) for s in (pair.initiator, pair.listener)
+        }
         for session, [greeting] in greetings.items():
             self.assertEqual((greeting.type, greeting.msgno, greeting.seqno), (RPY, 0, 0))
             self.assertEqual(parseManagement(body(greeting)), Greeting((URI,)))
@@ -580,5 +582,5 @@ class CommandErrorTests(SessionTestCase):
         session.offerProfiles([TLS_URI])
         session.greet()
         self.assertRaises(LocalProtocolError, session.offerProfiles, [URI])
-        [greeting] = decodeFrames(session.dataToSend())
+        [greeting] = dataFramesOn(decodeFrames(session.dataToSend()), 0)
         self.assertEqual(parseManagement(body(greeting)), Greeting((TLS_URI,)))

@@ -579,7 +579,7 @@ class LoopbackTestCase(TestCase):
         closing = [session.notifyClose() for session in sessions]
         for session in sessions:
             if session.transport is not None:
-                session.transport.loseConnection()
+                session.transport.abortConnection()
         return defer.gatherResults(closing)
 
     def failureLines(self):
@@ -624,6 +624,22 @@ class LoopbackTLSTests(LoopbackTestCase):
         channel = yield self.echo(client, b"over TLS")
         self.assertEqual(channel.number, 1)
         yield client.close()
+
+    @defer.inlineCallbacks
+    def test_violationOverTLS(self):
+        """
+        A poorly formed frame over TLS terminates the session: the TLS
+        connection does close (it waits for its producer, the session, to
+        unregister).
+        """
+        yield self.listen(serverPolicy())
+        client = yield self.connect()
+        yield client.startTLS(serverName="beep.example", trustRoot=AUTHORITY.certificate)
+        closed = client.notifyClose()
+        serverClosed = self.server().notifyClose()
+        self.server().transport.write(b"NOT A FRAME\r\n")
+        self.assertIsInstance((yield closed), RemoteProtocolError)
+        yield serverClosed
 
     @defer.inlineCallbacks
     def test_plainRequest(self):
