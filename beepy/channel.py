@@ -312,6 +312,7 @@ class Channel:
         if self._closedReason is not None:
             return
         self._closedReason = reason
+        self._held.clear()  # for a channel that is gone; its number may be reused
         pending, self._pending = self._pending, {}
         for entry in pending.values():
             entry.deferred.errback(reason)

@@ -722,6 +722,34 @@ class LoopbackTLSTests(LoopbackTestCase):
         self.assertEqual(reply.body, b"fresh")
 
     @defer.inlineCallbacks
+    def test_heldMessageDropped(self):
+        """
+        A message held on a paused channel when the reset comes is dropped:
+        resuming the old channel delivers nothing, not even to a new channel
+        that took its number.
+        """
+        yield self.listen(serverPolicy())
+        held = HeldFactory()
+        client = yield self.connect(profiles=[held])
+        server = self.server()
+        channel = yield server.openChannel([HeldFactory.uri])
+        old = client.channels[channel.number]
+        old.pauseProducing()
+        server.channels[channel.number].sendMessage(b"before").addErrback(lambda _: None)
+        yield self.echo(client)  # the message above has arrived, and waits
+        yield client.startTLS(serverName="beep.example", trustRoot=AUTHORITY.certificate)
+        channel = yield server.openChannel([HeldFactory.uri])
+        self.assertEqual(channel.number, old.number)
+        replying = channel.sendMessage(b"after")
+        old.resumeProducing()
+        body, answer = yield held.arrivals.get()
+        self.assertEqual(body, b"after")
+        answer.callback(b"fresh")
+        self.assertEqual((yield replying).body, b"fresh")
+        self.assertEqual(len(held.built), 2)
+        self.assertEqual(held.built[0].received, [])
+
+    @defer.inlineCallbacks
     def test_wrongName(self):
         """
         A certificate for another name fails the negotiation with
