@@ -10,7 +10,7 @@ messages that arrive on that channel.
 
 from zope.interface import Attribute, Interface
 
-__all__ = ["IProfileFactory", "IProfile"]
+__all__ = ["IProfileFactory", "IProfile", "IBEEPAvatar"]
 
 
 class IProfileFactory(Interface):
@@ -70,3 +70,11 @@ class IProfile(Interface):
 
         :param reason: a :class:`twisted.python.failure.Failure`.
         """
+
+
+class IBEEPAvatar(Interface):
+    """
+    What a ``twisted.cred`` realm returns for a session that authenticated
+    with SASL (see :mod:`beepy.sasl`); it becomes the session's ``avatar``.
+    Realms may return any object providing it.
+    """

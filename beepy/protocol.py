@@ -76,6 +76,12 @@ class BEEPProtocol(Protocol):
 
     _log = Logger()
 
+    #: The :class:`beepy.sasl.SASLPolicy` of a listener offering SASL (set by
+    #: the factory), or ``None``.
+    saslPolicy = None
+    #: The :class:`beepy.sasl.Authentication` once SASL succeeded, or ``None``.
+    authentication = None
+
     def __init__(self, role, profiles=(), config=SessionConfig(), features=None, localize=None):
         self._profileFactories = {factory.uri: factory for factory in profiles}
         self._session = Session(role, list(self._profileFactories), config, features, localize)
@@ -180,6 +186,41 @@ class BEEPProtocol(Protocol):
         gathered.addErrback(lambda failure: failure.value.subFailure)
         return gathered.addCallback(lambda _: self._release(code, text))
 
+    @property
+    def authenticatedId(self):
+        """
+        Who the peer authenticated as with SASL (a ``str``), or ``None``.
+        """
+        return self.authentication.authenticatedId if self.authentication else None
+
+    @property
+    def authorizationId(self):
+        """
+        Who the peer acts as after SASL (a ``str``), or ``None``.
+        """
+        return self.authentication.authorizationId if self.authentication else None
+
+    @property
+    def avatar(self):
+        """
+        The ``twisted.cred`` avatar of the authenticated peer (listener
+        side), or ``None``.
+        """
+        return self.authentication.avatar if self.authentication else None
+
+    def authenticate(self, mechanism=None, **credentials):
+        """
+        Authenticate to the peer with SASL; see
+        :func:`beepy.sasl.authenticate`.
+
+        :return: a ``Deferred`` firing with the
+            :class:`beepy.sasl.Authentication`, or failing with the peer's
+            :class:`beepy.BEEPError`.
+        """
+        from beepy.sasl.client import authenticate
+
+        return authenticate(self, mechanism, **credentials)
+
     def releaseRequested(self, code, text):
         """
         The peer asks to release the session.  Override to decide otherwise.
@@ -197,6 +238,8 @@ class BEEPProtocol(Protocol):
         setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
         if setNoDelay is not None:
             setNoDelay(True)
+        if self.saslPolicy is not None:
+            self._session.withhold(self.saslPolicy.withheldProfiles(self))
         self._session.greet()
         self._flush()
 
