@@ -230,7 +230,9 @@ class SASLPolicy:
         The URIs of mechanisms this session's greeting leaves out.  Their
         starts are still answered, with 538.
         """
-        return [mechanismURI(name) for name in self.mechanisms if not self.advertises(session, name)]
+        return [
+            mechanismURI(name) for name in self.mechanisms if not self.advertises(session, name)
+        ]
 
     def checkStart(self, session, name):
         """
@@ -241,11 +243,17 @@ class SASLPolicy:
         """
         state = self.state(session)
         if session.authentication is not None:
-            raise SASLError("the session is already authenticated", ReplyCode.REQUESTED_ACTION_NOT_TAKEN)
+            raise SASLError(
+                "the session is already authenticated", ReplyCode.REQUESTED_ACTION_NOT_TAKEN
+            )
         if state.exchange is not None:
-            raise SASLError("another SASL exchange is in progress", ReplyCode.REQUESTED_ACTION_NOT_TAKEN)
+            raise SASLError(
+                "another SASL exchange is in progress", ReplyCode.REQUESTED_ACTION_NOT_TAKEN
+            )
         if state.failures >= self.maxFailures:
-            raise SASLError("too many authentication failures", ReplyCode.REQUESTED_ACTION_NOT_TAKEN)
+            raise SASLError(
+                "too many authentication failures", ReplyCode.REQUESTED_ACTION_NOT_TAKEN
+            )
         if self.needsEncryption(name) and not isEncrypted(session):
             raise SASLError(
                 f"{name} needs an encrypted session",

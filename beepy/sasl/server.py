@@ -307,7 +307,8 @@ class ServerExchange:
             error = exception
         else:
             self._log.failure(
-                "SASL {mechanism} check failed", mechanism=self.mechanism,
+                "SASL {mechanism} check failed",
+                mechanism=self.mechanism,
             )
             error = SASLError(
                 "temporary authentication failure", ReplyCode.TEMPORARY_AUTHENTICATION_FAILURE

@@ -49,7 +49,9 @@ class ParseBlobTests(SynchronousTestCase):
         """
         White space an XML writer may wrap base64 with is ignored.
         """
-        self.assertEqual(parseBlob(b"<blob>\r\n  AGJv\r\n  YgBz ZWNyZXQ=\n</blob>"), Blob(b"\0bob\0secret"))
+        self.assertEqual(
+            parseBlob(b"<blob>\r\n  AGJv\r\n  YgBz ZWNyZXQ=\n</blob>"), Blob(b"\0bob\0secret")
+        )
 
     def test_error(self):
         """

@@ -70,7 +70,8 @@ class PlainTests(SynchronousTestCase):
         client = PlainClient("Kurt", "xipj3plmq", "Ursel")
         self.assertEqual(client.initialResponse(), b"Ursel\0Kurt\0xipj3plmq")
         self.assertEqual(
-            PlainServer().respond(client.initialResponse()), PlainClaim("Kurt", "Ursel", "xipj3plmq")
+            PlainServer().respond(client.initialResponse()),
+            PlainClaim("Kurt", "Ursel", "xipj3plmq"),
         )
 
     def test_noInitialResponse(self):
@@ -80,7 +81,13 @@ class PlainTests(SynchronousTestCase):
         self.assertEqual(PlainServer().start(None), Challenge(None))
 
     def test_malformed(self):
-        for message in [b"bob\0secret", b"\0\0secret", b"\0bob\0", b"\0bob\0se\0cret", b"\0\xff\0x"]:
+        for message in [
+            b"bob\0secret",
+            b"\0\0secret",
+            b"\0bob\0",
+            b"\0bob\0se\0cret",
+            b"\0\xff\0x",
+        ]:
             error = self.assertRaises(SASLError, PlainServer().respond, message)
             self.assertEqual(error.code, ReplyCode.PARAMETER_SYNTAX_ERROR)
 
@@ -96,7 +103,9 @@ class AnonymousTests(SynchronousTestCase):
         RFC 4505 section 4's trace.
         """
         client = AnonymousClient("sirhc")
-        self.assertEqual(AnonymousServer().start(client.initialResponse()), AnonymousClaim(None, None, "sirhc"))
+        self.assertEqual(
+            AnonymousServer().start(client.initialResponse()), AnonymousClaim(None, None, "sirhc")
+        )
         self.assertEqual(AnonymousServer().start(b""), AnonymousClaim(None, None, None))
 
     def test_tooLong(self):
@@ -106,8 +115,13 @@ class AnonymousTests(SynchronousTestCase):
 
 class ExternalTests(SynchronousTestCase):
     def test_exchange(self):
-        self.assertEqual(ExternalServer().start(ExternalClient("acinom").initialResponse()), Claim(None, "acinom"))
-        self.assertEqual(ExternalServer().start(ExternalClient().initialResponse()), Claim(None, None))
+        self.assertEqual(
+            ExternalServer().start(ExternalClient("acinom").initialResponse()),
+            Claim(None, "acinom"),
+        )
+        self.assertEqual(
+            ExternalServer().start(ExternalClient().initialResponse()), Claim(None, None)
+        )
         self.assertRaises(SASLError, ExternalServer().respond, b"a\0b")
 
 
@@ -135,12 +149,20 @@ class CramMD5Tests(SynchronousTestCase):
         """
         Each server makes its own challenge, shaped as a message id.
         """
-        first, second = CramMD5Server("example.com").challenge(), CramMD5Server("example.com").challenge()
+        first, second = (
+            CramMD5Server("example.com").challenge(),
+            CramMD5Server("example.com").challenge(),
+        )
         self.assertNotEqual(first, second)
         self.assertRegex(first.data, rb"^<\d+\.\d+@example\.com>$")
 
     def test_malformed(self):
-        for response in [b"tim", b"tim b913", b" b913a602c7eda7a495b4e6e7334d3890", b"tim B913A602C7EDA7A495B4E6E7334D3890"]:
+        for response in [
+            b"tim",
+            b"tim b913",
+            b" b913a602c7eda7a495b4e6e7334d3890",
+            b"tim B913A602C7EDA7A495B4E6E7334D3890",
+        ]:
             self.assertRaises(SASLError, CramMD5Server().respond, response)
 
     def test_noInitialResponse(self):
@@ -196,7 +218,9 @@ class DigestMD5Tests(SynchronousTestCase):
         secret = claim.userHashFor("secret")
         self.assertTrue(claim.checkUserHash(secret))
         self.assertFalse(claim.checkUserHash(claim.userHashFor("wrong")))
-        self.assertEqual(server.succeeded(secret), Success(b"rspauth=0ca3392b1855f8b69313822e2422fc1a"))
+        self.assertEqual(
+            server.succeeded(secret), Success(b"rspauth=0ca3392b1855f8b69313822e2422fc1a")
+        )
 
     def test_roundTrip(self):
         server = DigestMD5Server("example.org")
@@ -213,17 +237,31 @@ class DigestMD5Tests(SynchronousTestCase):
         refused before any password is looked at.
         """
         good = {
-            "username": '"bob"', "realm": '"r"', "nonce": '"n"', "cnonce": '"c"', "nc": "00000001",
-            "qop": "auth", "digest-uri": '"beep/h"', "response": "0" * 32,
+            "username": '"bob"',
+            "realm": '"r"',
+            "nonce": '"n"',
+            "cnonce": '"c"',
+            "nc": "00000001",
+            "qop": "auth",
+            "digest-uri": '"beep/h"',
+            "response": "0" * 32,
         }
         self.assertIsInstance(self._respond(good), Claim)
         for name, value in [
-            ("nonce", '"m"'), ("realm", '"s"'), ("digest-uri", '"imap/h"'),
-            ("qop", "auth-conf"), ("nc", "00000002"), ("response", "xyz"),
+            ("nonce", '"m"'),
+            ("realm", '"s"'),
+            ("digest-uri", '"imap/h"'),
+            ("qop", "auth-conf"),
+            ("nc", "00000002"),
+            ("response", "xyz"),
         ]:
             self.assertRaises(SASLError, self._respond, dict(good, **{name: value}))
-        self.assertRaises(SASLError, self._respond, {k: v for k, v in good.items() if k != "cnonce"})
-        self.assertRaises(SASLError, DigestMD5Server("r", nonce="n").respond, b'nonce="n",nonce="n"')
+        self.assertRaises(
+            SASLError, self._respond, {k: v for k, v in good.items() if k != "cnonce"}
+        )
+        self.assertRaises(
+            SASLError, DigestMD5Server("r", nonce="n").respond, b'nonce="n",nonce="n"'
+        )
 
     def _respond(self, values):
         server = DigestMD5Server("r", nonce="n")
@@ -285,8 +323,12 @@ class OTPTests(SynchronousTestCase):
         is not.
         """
         state = OTPState.create("This is a test.", "TeSt", 100)
-        for response in [b"hex:50FE 1962 C496 5880", b"word:bail tuft bits gang chef thy",
-                         b"BAIL TUFT BITS GANG CHEF THY", b"50fe1962c4965880"]:
+        for response in [
+            b"hex:50FE 1962 C496 5880",
+            b"word:bail tuft bits gang chef thy",
+            b"BAIL TUFT BITS GANG CHEF THY",
+            b"50fe1962c4965880",
+        ]:
             claim, _ = self.exchange(state, response)
             self.assertIsNotNone(claim.check(state))
         claim, _ = self.exchange(state, b"hex:9E876134D90499DD")
@@ -298,7 +340,9 @@ class OTPTests(SynchronousTestCase):
         """
         state = OTPState.create("This is a test.", "TeSt", 100)
         newOTP = oneTimePassword("AbCdEfGhIjK", "alpha1", 99)
-        claim, _ = self.exchange(state, b"init-hex:50FE1962C4965880:md5 99 alpha1:" + newOTP.hex().encode())
+        claim, _ = self.exchange(
+            state, b"init-hex:50FE1962C4965880:md5 99 alpha1:" + newOTP.hex().encode()
+        )
         self.assertEqual(claim.check(state), OTPState("md5", 99, "alpha1", newOTP))
 
     def test_unknownUser(self):
@@ -329,7 +373,9 @@ class OTPTests(SynchronousTestCase):
         server.start(b"\0IW_User")
         server.found(state)
         claim = server.respond(b"word:FULL PEW DOWN ONCE MORT ARC")
-        self.assertEqual(claim.check(state), OTPState("md5", 0, "alpha1", bytes.fromhex("87066DD9644BF206")))
+        self.assertEqual(
+            claim.check(state), OTPState("md5", 0, "alpha1", bytes.fromhex("87066DD9644BF206"))
+        )
 
     def test_clientAnswers(self):
         """
@@ -337,8 +383,13 @@ class OTPTests(SynchronousTestCase):
         """
         client = OTPClient("tim", "This is a test.", authorizationId="root")
         self.assertEqual(client.initialResponse(), b"root\0tim")
-        self.assertEqual(client.challenge(b"otp-md5 99 TeSt ext"), b"word:BAIL TUFT BITS GANG CHEF THY")
-        self.assertEqual(OTPClient("t", "This is a test.").challenge(b"otp-sha1 1 TeSt"), b"CART OTTO HIVE ODE VAT NUT")
+        self.assertEqual(
+            client.challenge(b"otp-md5 99 TeSt ext"), b"word:BAIL TUFT BITS GANG CHEF THY"
+        )
+        self.assertEqual(
+            OTPClient("t", "This is a test.").challenge(b"otp-sha1 1 TeSt"),
+            b"CART OTTO HIVE ODE VAT NUT",
+        )
 
 
 class SCRAMTests(SynchronousTestCase):
@@ -347,11 +398,22 @@ class SCRAMTests(SynchronousTestCase):
     """
 
     vectors = [
-        ("SCRAM-SHA-1", "fyko+d2lbbFgONRv9qkxdawL", "3rfcNHYJY1ZVvWVs7j", "QSXCR+Q6sek8bf92",
-         "v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", "rmF9pqV8S7suAoZWja4dJRkFsKQ="),
-        ("SCRAM-SHA-256", "rOprNGfwEbeRWgbNEkqO", "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0",
-         "W22ZaJ0SNY7soEsUEjb6gQ==", "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
-         "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="),
+        (
+            "SCRAM-SHA-1",
+            "fyko+d2lbbFgONRv9qkxdawL",
+            "3rfcNHYJY1ZVvWVs7j",
+            "QSXCR+Q6sek8bf92",
+            "v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
+            "rmF9pqV8S7suAoZWja4dJRkFsKQ=",
+        ),
+        (
+            "SCRAM-SHA-256",
+            "rOprNGfwEbeRWgbNEkqO",
+            "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0",
+            "W22ZaJ0SNY7soEsUEjb6gQ==",
+            "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+            "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
+        ),
     ]
 
     def test_vectors(self):
@@ -360,7 +422,9 @@ class SCRAMTests(SynchronousTestCase):
             server = SCRAMServer(name, nonce=serverNonce)
             self.assertEqual(client.initialResponse(), f"n,,n=user,r={clientNonce}".encode())
             self.assertEqual(server.start(client.initialResponse()), Lookup("user"))
-            keys = deriveKeys("pencil", base64.b64decode(salt), 4096, "sha1" if name.endswith("1") else "sha256")
+            keys = deriveKeys(
+                "pencil", base64.b64decode(salt), 4096, "sha1" if name.endswith("1") else "sha256"
+            )
             challenge = server.found(keys)
             nonce = clientNonce + serverNonce
             self.assertEqual(challenge.data, f"r={nonce},s={salt},i=4096".encode())
@@ -394,17 +458,27 @@ class SCRAMTests(SynchronousTestCase):
         Channel binding (not offered), mandatory extensions, tampered nonces
         and bindings fail the exchange.
         """
-        for first in [b"p=tls-unique,,n=user,r=abc", b"n,,m=ext,n=user,r=abc", b"x,,n=user,r=abc",
-                      b"n,,r=abc,n=user", b"n,,n=us=er,r=abc", b"n,,n=user,r=a,c"]:
+        for first in [
+            b"p=tls-unique,,n=user,r=abc",
+            b"n,,m=ext,n=user,r=abc",
+            b"x,,n=user,r=abc",
+            b"n,,r=abc,n=user",
+            b"n,,n=us=er,r=abc",
+            b"n,,n=user,r=a,c",
+        ]:
             self.assertRaises(SASLError, SCRAMServer().respond, first)
         server = SCRAMServer(nonce="S")
         server.respond(b"n,,n=user,r=C")
         server.found(deriveKeys("pencil"))
-        self.assertRaises(SASLError, server.respond, b"c=biws,r=CX,p=" + base64.b64encode(b"p" * 32))
+        self.assertRaises(
+            SASLError, server.respond, b"c=biws,r=CX,p=" + base64.b64encode(b"p" * 32)
+        )
         server = SCRAMServer(nonce="S")
         server.respond(b"y,,n=user,r=C")
         server.found(deriveKeys("pencil"))
-        self.assertRaises(SASLError, server.respond, b"c=biws,r=CS,p=" + base64.b64encode(b"p" * 32))
+        self.assertRaises(
+            SASLError, server.respond, b"c=biws,r=CS,p=" + base64.b64encode(b"p" * 32)
+        )
 
     def test_unknownUser(self):
         """
@@ -420,7 +494,9 @@ class SCRAMTests(SynchronousTestCase):
     def test_iterationCap(self):
         client = SCRAMClient("user", "pencil", nonce="C", maxIterations=5000)
         self.assertRaises(SASLError, client.challenge, b"r=CS,s=QSXCR+Q6sek8bf92,i=100000")
-        self.assertRaises(SASLError, SCRAMClient("user", "p", nonce="C").challenge, b"r=X,s=QSXC,i=1")
+        self.assertRaises(
+            SASLError, SCRAMClient("user", "p", nonce="C").challenge, b"r=X,s=QSXC,i=1"
+        )
 
 
 def _drive(server, messages):
@@ -459,8 +535,15 @@ class ArbitraryInputTests(SynchronousTestCase):
         st.lists(
             st.one_of(
                 st.binary(max_size=200),
-                st.sampled_from([b"n,,n=user,r=abc", b"\0user", b"c=biws,r=abc,p=AAAA",
-                                 b"word:FULL PEW DOWN ONCE MORT ARC", b'username="u",nonce="n"']),
+                st.sampled_from(
+                    [
+                        b"n,,n=user,r=abc",
+                        b"\0user",
+                        b"c=biws,r=abc,p=AAAA",
+                        b"word:FULL PEW DOWN ONCE MORT ARC",
+                        b'username="u",nonce="n"',
+                    ]
+                ),
             ),
             max_size=3,
         ),

@@ -14,7 +14,6 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Optional
 
 from beepy.core.sasl.base import (
     Challenge,
@@ -75,8 +74,16 @@ def _responseValue(userHashValue, nonce, cnonce, nc, qop, digestURI, authzid, me
     if authzid:
         a1 += b":" + authzid.encode("utf-8")
     a2 = method + b":" + digestURI.encode("utf-8")
-    kd = b":".join([_hex(_md5(a1)), nonce.encode("utf-8"), nc.encode("ascii"),
-                    cnonce.encode("utf-8"), qop.encode("ascii"), _hex(_md5(a2))])
+    kd = b":".join(
+        [
+            _hex(_md5(a1)),
+            nonce.encode("utf-8"),
+            nc.encode("ascii"),
+            cnonce.encode("utf-8"),
+            qop.encode("ascii"),
+            _hex(_md5(a2)),
+        ]
+    )
     return _hex(_md5(kd))
 
 
@@ -121,8 +128,14 @@ class DigestMD5Claim(Claim):
             :func:`userHash` is ``userHashValue``.
         """
         expected = _responseValue(
-            userHashValue, self.nonce, self.cnonce, self.nc, "auth", self.digestURI,
-            self.authorizationId, b"AUTHENTICATE",
+            userHashValue,
+            self.nonce,
+            self.cnonce,
+            self.nc,
+            "auth",
+            self.digestURI,
+            self.authorizationId,
+            b"AUTHENTICATE",
         )
         return hmac.compare_digest(expected, self.response)
 
@@ -174,7 +187,9 @@ class DigestMD5Server(ServerMechanism):
         if values.get("realm", "") != self._realm:
             raise SASLError("DIGEST-MD5 realm mismatch")
         service, _, host = values["digest-uri"].partition("/")
-        if service.lower() != SERVICE or (self._host is not None and host.split("/")[0] != self._host):
+        if service.lower() != SERVICE or (
+            self._host is not None and host.split("/")[0] != self._host
+        ):
             raise SASLError(f"DIGEST-MD5 digest-uri {values['digest-uri']!r} is not ours")
         if not _HEX32.fullmatch(values["response"]):
             raise malformed("the DIGEST-MD5 response value is 32 lower-case hex digits")
@@ -200,8 +215,14 @@ class DigestMD5Server(ServerMechanism):
             raise SASLError("DIGEST-MD5 succeeded without a checked response")
         claim = self._claim
         rspauth = _responseValue(
-            secret, claim.nonce, claim.cnonce, claim.nc, "auth", claim.digestURI,
-            claim.authorizationId, b"",
+            secret,
+            claim.nonce,
+            claim.cnonce,
+            claim.nc,
+            "auth",
+            claim.digestURI,
+            claim.authorizationId,
+            b"",
         )
         return Success(b"rspauth=" + rspauth)
 
@@ -270,6 +291,8 @@ class DigestMD5Client(ClientMechanism):
         if self._rspauth is None or not data:
             raise SASLError("the server ended DIGEST-MD5 without proving it knows the password")
         values = _parse(utf8(data, "the DIGEST-MD5 rspauth"))
-        if not hmac.compare_digest(values.get("rspauth", "").encode("ascii", "replace"), self._rspauth):
+        if not hmac.compare_digest(
+            values.get("rspauth", "").encode("ascii", "replace"), self._rspauth
+        ):
             raise SASLError("the DIGEST-MD5 rspauth is wrong")
         self._verified = True

@@ -149,7 +149,9 @@ class OTPState:
         """
         The state of a user whose next challenge is ``sequence - 1``.
         """
-        return cls(algorithm, sequence, seed, oneTimePassword(passphrase, seed, sequence, algorithm))
+        return cls(
+            algorithm, sequence, seed, oneTimePassword(passphrase, seed, sequence, algorithm)
+        )
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,14 @@ class OTPServer(ServerMechanism):
             raise malformed(f"unknown OTP response type {kind!r}")
         algorithm, sequence, seed = self._challenged
         return OTPClaim(
-            self._authcid, self._authzid, algorithm, sequence, seed, otp, reinitialized, self._beepcore
+            self._authcid,
+            self._authzid,
+            algorithm,
+            sequence,
+            seed,
+            otp,
+            reinitialized,
+            self._beepcore,
         )
 
     def _unexpected(self, response):
