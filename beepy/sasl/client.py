@@ -97,7 +97,7 @@ def _choose(session, credentials):
     )
 
 
-def authenticate(session, mechanism=None, piggyback=True, **credentials):
+def authenticate(session, mechanism=None, piggyback=True, serverName=None, **credentials):
     """
     Authenticate ``session`` (a :class:`beepy.protocol.BEEPProtocol`) with
     SASL.
@@ -106,6 +106,8 @@ def authenticate(session, mechanism=None, piggyback=True, **credentials):
         offers that fits the credentials given (PLAIN only on an encrypted
         session).
     :param piggyback: send the initial response with the ``<start>``.
+    :param serverName: the ``serverName`` of the ``<start>`` (Vortex sends
+        the host it connected to).
     :param credentials: ``username`` and ``password``; ``passphrase`` (OTP);
         ``authorizationId``; ``trace`` (ANONYMOUS); ``host`` and ``realm``
         (DIGEST-MD5, the host defaulting to the peer's address);
@@ -130,7 +132,9 @@ def authenticate(session, mechanism=None, piggyback=True, **credentials):
         return defer.fail(TypeError(f"{mechanism} needs {e.args[0]}"))
     except Exception as e:
         return defer.fail(e)
-    return defer.Deferred.fromCoroutine(_run(session, name, mech, credentials, piggyback))
+    return defer.Deferred.fromCoroutine(
+        _run(session, name, mech, credentials, piggyback, serverName)
+    )
 
 
 async def _send(channel, blob):
@@ -138,12 +142,12 @@ async def _send(channel, blob):
     return parseBlob(reply.body)
 
 
-async def _run(session, name, mech, credentials, piggyback):
+async def _run(session, name, mech, credentials, piggyback, serverName):
     initial = mech.initialResponse()
     uri = mechanismURI(name)
     sent = piggyback and initial is not None
     profile = ProfileElement(uri, encodeBlob(Blob(initial))) if sent else uri
-    channel = await session.openChannel([profile])
+    channel = await session.openChannel([profile], serverName)
     try:
         if channel.startContent:
             reply = parseBlob(channel.startContent)

@@ -14,7 +14,14 @@ from twisted.cred.credentials import IAnonymous, IUsernameHashedPassword, IUsern
 
 from beepy.core.codes import ReplyCode
 from beepy.core.errors import BEEPError
+from beepy.core.sasl.anonymous import AnonymousServer
 from beepy.core.sasl.base import SASLError
+from beepy.core.sasl.crammd5 import CramMD5Server
+from beepy.core.sasl.digestmd5 import DigestMD5Server
+from beepy.core.sasl.external import ExternalServer
+from beepy.core.sasl.otp import OTPServer
+from beepy.core.sasl.plain import PlainServer
+from beepy.core.sasl.scram import SCRAMServer
 from beepy.interfaces import IBEEPAvatar
 from beepy.sasl.cred import (
     IDigestMD5Credentials,
@@ -268,6 +275,23 @@ class SASLPolicy:
         if callable(self._requireAuthentication):
             return bool(self._requireAuthentication(uri, session))
         return uri in self._requireAuthentication
+
+    def buildMechanism(self, name):
+        """
+        The server state machine (from :mod:`beepy.core.sasl`) for one
+        exchange of mechanism ``name``.
+        """
+        if name.startswith("SCRAM-"):
+            return SCRAMServer(name)
+        if name == "CRAM-MD5":
+            return CramMD5Server(self.hostname)
+        if name == "DIGEST-MD5":
+            return DigestMD5Server(self.realm)
+        if name == "OTP":
+            return OTPServer(self.beepcore)
+        return {"ANONYMOUS": AnonymousServer, "PLAIN": PlainServer, "EXTERNAL": ExternalServer}[
+            name
+        ]()
 
     def mayAuthorize(self, session, authenticatedId, authorizationId):
         """

@@ -29,15 +29,9 @@ from beepy.core.codes import ReplyCode
 from beepy.core.errors import BEEPError
 from beepy.core.management import BEEP_XML
 from beepy.core.mime import Message
-from beepy.core.sasl.anonymous import AnonymousServer
 from beepy.core.sasl.base import Challenge, Claim, Lookup, SASLError, Success
 from beepy.core.sasl.blob import ABORT, COMPLETE, Blob, encodeBlob, parseBlob
-from beepy.core.sasl.crammd5 import CramMD5Server
-from beepy.core.sasl.digestmd5 import DigestMD5Server
-from beepy.core.sasl.external import ExternalServer
-from beepy.core.sasl.otp import OTPServer
-from beepy.core.sasl.plain import PlainServer
-from beepy.core.sasl.scram import DEFAULT_ITERATIONS, SCRAMServer
+from beepy.core.sasl.scram import DEFAULT_ITERATIONS
 from beepy.interfaces import IProfile, IProfileFactory
 from beepy.sasl.cred import (
     CramMD5Credentials,
@@ -71,19 +65,6 @@ class SASLMind:
     session: Any
     mechanism: str
     authorizationId: Optional[str]
-
-
-def _buildMechanism(policy, name):
-    if name.startswith("SCRAM-"):
-        return SCRAMServer(name)
-    return {
-        "ANONYMOUS": AnonymousServer,
-        "PLAIN": PlainServer,
-        "CRAM-MD5": lambda: CramMD5Server(policy.hostname),
-        "DIGEST-MD5": lambda: DigestMD5Server(policy.realm),
-        "OTP": lambda: OTPServer(policy.beepcore),
-        "EXTERNAL": ExternalServer,
-    }[name]()
 
 
 def _reply(blob):
@@ -139,7 +120,7 @@ class ServerExchange:
         self._channel = channel
         self._session = channel.session
         self._state = policy.state(self._session)
-        self._mech = _buildMechanism(policy, name)
+        self._mech = policy.buildMechanism(name)
         self._fromKeyStore = False
         self._claimed = None
         self._busy = False
