@@ -127,9 +127,12 @@ def authenticate(session, mechanism=None, piggyback=True, serverName=None, **cre
         )
     try:
         name = mechanism or _choose(session, credentials)
+    except SASLError as e:
+        return defer.fail(e)
+    try:
         mech = _clientMechanism(name, session, credentials)
     except KeyError as e:
-        return defer.fail(TypeError(f"{mechanism} needs {e.args[0]}"))
+        return defer.fail(TypeError(f"{name} needs {e.args[0]}"))
     except Exception as e:
         return defer.fail(e)
     return defer.Deferred.fromCoroutine(

@@ -158,7 +158,6 @@ class ServerExchange:
             initial = None if start.content is None else self._received(start.content)
             outcome = await self._drive(self._mech.start(initial))
         except Exception as e:
-            self._state.exchange = None
             raise self._failed(e) from None
         finally:
             self._busy = False

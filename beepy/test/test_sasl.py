@@ -31,7 +31,10 @@ from beepy import (
     ProfileElement,
     ReplyCode,
 )
+from beepy.core.events import ChannelStartRequested, GreetingReceived
+from beepy.core.management import Greeting
 from beepy.core.sasl.base import SASLError
+from beepy.core.session import Role, Session
 from beepy.profiles.echo import ECHO_URI, EchoFactory
 from beepy.sasl import (
     AvatarIdRealm,
@@ -495,3 +498,24 @@ class CheckerTests(SASLTestCase):
         client, server, pump = connect(policy)
         d = self.authenticate(client, pump, "PLAIN", username="bob", password="secret")
         self.assertEqual(self.successResultOf(d).authenticatedId, "bob")
+
+
+class WithholdTests(SynchronousTestCase):
+    """
+    :meth:`beepy.core.session.Session.withhold`, which keeps a mechanism out
+    of the greeting without making its start unknown.
+    """
+
+    def test_withheldButStartable(self):
+        listener = Session(Role.LISTENER, ["urn:a", "urn:b"])
+        listener.withhold(["urn:b"])
+        listener.greet()
+        initiator = Session(Role.INITIATOR)
+        initiator.greet()
+        [greeting] = initiator.receiveData(listener.dataToSend())
+        self.assertEqual(greeting, GreetingReceived(Greeting(("urn:a",))))
+        listener.receiveData(initiator.dataToSend())
+        initiator.startChannel(["urn:b"])
+        [requested] = listener.receiveData(initiator.dataToSend())
+        self.assertIsInstance(requested, ChannelStartRequested)
+        self.assertEqual([p.uri for p in requested.profiles], ["urn:b"])

@@ -256,7 +256,7 @@ class OTPServer(ServerMechanism):
                 raise malformed("an OTP init response is current:new-params:new-otp")
             otp = _parseOTP(parts[0])
             params = parts[1].split()
-            if len(params) != 3 or not params[1].isdigit():
+            if len(params) != 3 or not (params[1].isascii() and params[1].isdigit()):
                 raise malformed("OTP new-params are algorithm, sequence and seed")
             try:
                 reinitialized = OTPState(
@@ -309,7 +309,11 @@ class OTPClient(ClientMechanism):
             raise SASLError("OTP has a single challenge")
         self._answered = True
         tokens = utf8(data, "the OTP challenge").split()
-        if len(tokens) < 3 or not tokens[0].startswith("otp-") or not tokens[1].isdigit():
+        if (
+            len(tokens) < 3
+            or not tokens[0].startswith("otp-")
+            or not (tokens[1].isascii() and tokens[1].isdigit())
+        ):
             raise malformed("an OTP challenge is otp-<algorithm> <sequence> <seed>")
         algorithm, sequence, seed = tokens[0][4:], int(tokens[1]), tokens[2]
         if self._beepcore:
