@@ -239,7 +239,8 @@ class BEEPProtocol(Protocol):
         if setNoDelay is not None:
             setNoDelay(True)
         if self.saslPolicy is not None:
-            self._session.withhold(self.saslPolicy.withheldProfiles(self))
+            offered = self._session.greeting.profiles
+            self._session.withhold(self.saslPolicy.withheldProfiles(self, offered))
         self._session.greet()
         self._flush()
 

@@ -156,6 +156,8 @@ class SASLPolicy:
     :param requireAuthentication: the profile URIs that may only start once
         the session is authenticated (ERR 530 before): a collection, or a
         callable ``(uri, session) -> bool``.
+    :param hideUnauthenticated: leave those profiles out of the greeting
+        too (a session greets once, before it authenticates).
     :param interfaces: the avatar interfaces asked of the realm.
     :param hostname: the host name in CRAM-MD5 challenges.
     :param realm: the DIGEST-MD5 realm.
@@ -173,6 +175,7 @@ class SASLPolicy:
         maxFailures=3,
         statusChanged=None,
         requireAuthentication=(),
+        hideUnauthenticated=False,
         interfaces=(IBEEPAvatar,),
         hostname="localhost",
         realm="",
@@ -199,6 +202,7 @@ class SASLPolicy:
         self.realm = realm
         self.beepcore = beepcore
         self._requireAuthentication = requireAuthentication
+        self.hideUnauthenticated = hideUnauthenticated
         self._clock = clock
         self._sessions = weakref.WeakKeyDictionary()
         # Keys the salts offered when a checker knows passwords, not salts.
@@ -232,14 +236,21 @@ class SASLPolicy:
         """
         return name in self.mechanisms and (not self.needsEncryption(name) or isEncrypted(session))
 
-    def withheldProfiles(self, session):
+    def withheldProfiles(self, session, offered=()):
         """
-        The URIs of mechanisms this session's greeting leaves out.  Their
-        starts are still answered, with 538.
+        The URIs this session's greeting leaves out: mechanisms it may not
+        use (their starts are still answered, with 538) and, with
+        ``hideUnauthenticated``, the profiles that need authentication
+        (they start once it is done, though the greeting cannot say so).
+
+        :param offered: the URIs the greeting would otherwise list.
         """
-        return [
+        withheld = [
             mechanismURI(name) for name in self.mechanisms if not self.advertises(session, name)
         ]
+        if self.hideUnauthenticated:
+            withheld += [uri for uri in offered if self.requiresAuthentication(uri, session)]
+        return withheld
 
     def checkStart(self, session, name):
         """

@@ -430,6 +430,24 @@ class PolicyTests(SASLTestCase):
         self.successResultOf(d)
         self.assertEqual([avatar.avatarId for avatar in avatars], [b"bob"])
 
+    def test_hideUnauthenticated(self):
+        """
+        A policy can keep the profiles that need authentication out of the
+        greeting; they still start once the session is authenticated.
+        """
+        policy = self.policy(requireAuthentication=[ECHO_URI], hideUnauthenticated=True)
+        client, server, pump = connect(policy, [EchoFactory()])
+        self.assertNotIn(ECHO_URI, client.peerProfiles)
+        d = client.openChannel([ECHO_URI])
+        pump.flush()
+        self.assertEqual(
+            self.failureResultOf(d, BEEPError).value.code, ReplyCode.AUTHENTICATION_REQUIRED
+        )
+        self.successResultOf(self.authenticate(client, pump, username="bob", password="secret"))
+        d = client.openChannel([ECHO_URI])
+        pump.flush()
+        self.successResultOf(d)
+
     def test_statusOnSuccess(self):
         client, server, pump = connect(self.policy())
         self.successResultOf(self.authenticate(client, pump, username="bob", password="secret"))
