@@ -90,6 +90,12 @@ class BEEPProtocol(Protocol):
 
     _log = Logger()
 
+    #: The :class:`beepy.sasl.SASLPolicy` of a listener offering SASL (set by
+    #: the factory), or ``None``.
+    saslPolicy = None
+    #: The :class:`beepy.sasl.Authentication` once SASL succeeded, or ``None``.
+    authentication = None
+
     def __init__(self, role, profiles=(), config=SessionConfig(), features=None, localize=None):
         self._profileFactories = {factory.uri: factory for factory in profiles}
         self._session = Session(role, list(self._profileFactories), config, features, localize)
@@ -102,6 +108,7 @@ class BEEPProtocol(Protocol):
         self._refusal = None
         self._lostReason = None
         self._writePaused = False
+        self._registered = False  # as the transport's producer
         self._dispatching = False
         self._feeders = set()  # PayloadFeeders of streamed bodies
         self.peerGreeting = None
@@ -204,6 +211,53 @@ class BEEPProtocol(Protocol):
         gathered.addErrback(lambda failure: failure.value.subFailure)
         return gathered.addCallback(lambda _: self._release(code, text))
 
+    @property
+    def authenticatedId(self):
+        """
+        Who the peer authenticated as with SASL (a ``str``), or ``None``.
+        """
+        return self.authentication.authenticatedId if self.authentication else None
+
+    @property
+    def authorizationId(self):
+        """
+        Who the peer acts as after SASL (a ``str``), or ``None``.
+        """
+        return self.authentication.authorizationId if self.authentication else None
+
+    @property
+    def avatar(self):
+        """
+        The ``twisted.cred`` avatar of the authenticated peer (listener
+        side), or ``None``.
+        """
+        return self.authentication.avatar if self.authentication else None
+
+    def authenticate(self, mechanism=None, **credentials):
+        """
+        Authenticate to the peer with SASL; see
+        :func:`beepy.sasl.authenticate`.
+
+        :return: a ``Deferred`` firing with the
+            :class:`beepy.sasl.Authentication`, or failing with the peer's
+            :class:`beepy.BEEPError`.
+        """
+        from beepy.sasl.client import authenticate
+
+        return authenticate(self, mechanism, **credentials)
+
+    def disconnect(self):
+        """
+        Drop the connection without a release: after a refusal, a protocol
+        violation, or too many failed authentications.  Pending frames are
+        still written first.
+        """
+        if self._registered:
+            # TLS shuts down only once no producer is registered.
+            self._registered = False
+            self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
     def releaseRequested(self, code, text):
         """
         The peer asks to release the session.  Override to decide otherwise.
@@ -222,6 +276,10 @@ class BEEPProtocol(Protocol):
         if setNoDelay is not None:
             setNoDelay(True)
         self.transport.registerProducer(self, True)
+        self._registered = True
+        if self.saslPolicy is not None:
+            offered = self._session.greeting.profiles
+            self._session.withhold(self.saslPolicy.withheldProfiles(self, offered))
         self._session.greet()
         self._flush()
 
@@ -299,7 +357,7 @@ class BEEPProtocol(Protocol):
             if channel is not None:
                 channel._closed(Failure(error.ConnectionDone(f"channel {number} closed")), clean=True)
         if self._session.released:
-            self.transport.loseConnection()
+            self.disconnect()
 
     def _release(self, code, text):
         try:
@@ -337,7 +395,7 @@ class BEEPProtocol(Protocol):
         waiters, self._greetingWaiters = self._greetingWaiters, []
         for waiter in waiters:
             waiter.errback(event.error)
-        self.transport.loseConnection()
+        self.disconnect()
 
     def _channelStartRequested(self, event):
         answered = defer.Deferred.fromCoroutine(self._answerStart(event))
@@ -571,7 +629,7 @@ class BEEPProtocol(Protocol):
         self._log.error(
             "Terminating the BEEP session with {peer}: {error}", peer=self._peer(), error=event.error
         )
-        self.transport.loseConnection()
+        self.disconnect()
 
     def _peer(self):
         try:

@@ -7,9 +7,18 @@ when ``beep`` is chosen, then calls :func:`makeService` with the parsed
 :class:`Options`::
 
     twistd -n beep --listen tcp:10288 --listen unix:/run/beep.sock
+
+With ``--auth`` (any ``twisted.cred`` checker plugin, as in other twistd
+plugins) it offers SASL too, and the echo and sink profiles then need an
+authenticated session::
+
+    twistd -n beep --auth memory:bob:secret --sasl-mechanisms SCRAM-SHA-256,CRAM-MD5
 """
 
 from twisted.application import service, strports
+from twisted.cred import strcred
+from twisted.cred.credentials import IAnonymous, IUsernameHashedPassword, IUsernamePassword
+from twisted.cred.portal import Portal
 from twisted.internet import endpoints
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
@@ -17,8 +26,9 @@ from twisted.python import usage
 from zope.interface import implementer
 
 from beepy.factory import BEEPServerFactory
-from beepy.profiles.echo import EchoFactory
-from beepy.profiles.sink import SinkFactory
+from beepy.profiles.echo import ECHO_URI, EchoFactory
+from beepy.profiles.sink import SINK_URI, SinkFactory
+from beepy.sasl import MECHANISMS, AvatarIdRealm, SASLPolicy, normaliseChecker
 
 __all__ = ["DEFAULT_LISTEN", "Options", "makeService"]
 
@@ -31,24 +41,46 @@ port 10288, the port IANA assigned to BEEP, on every interface.
 _log = Logger()
 
 
-class Options(usage.Options):
+class Options(usage.Options, strcred.AuthOptionMixin):
     """
     Command-line options for ``twistd beep``.
 
     After :meth:`parseOptions`, ``self["listen"]`` is the list of server
-    endpoint descriptions to listen on, in the order given.
+    endpoint descriptions to listen on, in the order given;
+    ``self["credCheckers"]`` the checkers ``--auth`` made (from
+    :class:`twisted.cred.strcred.AuthOptionMixin`), and ``self["sasl"]``
+    the :class:`beepy.sasl.SASLPolicy` built from them, or ``None``.
     """
 
-    synopsis = "[--listen ENDPOINT ...]"
+    synopsis = "[--listen ENDPOINT ...] [--auth CHECKER ... [--sasl-mechanisms NAMES]]"
     longdesc = (
         "Run a BEEP (RFC 3080/3081) server offering the echo and sink profiles. "
         "ENDPOINT is a Twisted server endpoint description, such as "
-        "tcp:10288, tcp:10288:interface=127.0.0.1, tcp6:10288 or unix:/path/to/socket."
+        "tcp:10288, tcp:10288:interface=127.0.0.1, tcp6:10288 or unix:/path/to/socket. "
+        "With --auth, SASL is offered and the profiles need authentication; "
+        "PLAIN is only offered on TLS endpoints (ssl:...)."
     )
+    supportedInterfaces = (IUsernamePassword, IUsernameHashedPassword, IAnonymous)
 
     def __init__(self):
         super().__init__()
         self["listen"] = []
+        self["credCheckers"] = []
+        self["sasl-mechanisms"] = None
+        self["sasl"] = None
+
+    def opt_sasl_mechanisms(self, names):
+        """
+        Comma-separated SASL mechanisms to offer (default: all that the
+        --auth checkers can check).
+        """
+        mechanisms = [name.strip().upper() for name in names.split(",") if name.strip()]
+        unknown = [name for name in mechanisms if name not in MECHANISMS]
+        if unknown or not mechanisms:
+            raise usage.UsageError(
+                f"unknown SASL mechanisms {unknown}; choose from {', '.join(MECHANISMS)}"
+            )
+        self["sasl-mechanisms"] = mechanisms
 
     def opt_listen(self, description):
         """
@@ -61,6 +93,27 @@ class Options(usage.Options):
     def postOptions(self):
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
+        if self["credCheckers"]:
+            self["sasl"] = _buildPolicy(self["credCheckers"], self["sasl-mechanisms"])
+        elif self["sasl-mechanisms"] is not None:
+            raise usage.UsageError("--sasl-mechanisms needs --auth")
+
+
+def _buildPolicy(checkers, mechanisms):
+    """
+    The SASL policy of ``twistd beep --auth``: a portal over the checkers
+    (``--auth memory:`` ones keyed by bytes, as protocols need), the avatar
+    being the avatar id, and the echo and sink profiles for authenticated
+    sessions only.
+
+    :raises twisted.python.usage.UsageError: if a mechanism asked for has no
+        checker.
+    """
+    portal = Portal(AvatarIdRealm(), [normaliseChecker(checker) for checker in checkers])
+    try:
+        return SASLPolicy(portal, mechanisms, requireAuthentication=[ECHO_URI, SINK_URI])
+    except ValueError as e:
+        raise usage.UsageError(str(e)) from e
 
 
 def _checkEndpoint(description):
@@ -123,7 +176,7 @@ def _buildFactory(options):
     :param options: the parsed :class:`Options`.
     :return: a :class:`beepy.factory.BEEPServerFactory`.
     """
-    return BEEPServerFactory(profiles=[EchoFactory(), SinkFactory()])
+    return BEEPServerFactory(profiles=[EchoFactory(), SinkFactory()], sasl=options.get("sasl"))
 
 
 def makeService(options, reactor=None):

@@ -12,7 +12,7 @@ acts on the events it returns, calls its commands, and writes what
 
 import collections
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from beepy.core import events
 from beepy.core.channel import (
@@ -177,6 +177,7 @@ class Session:
         self.role = role
         self.config = config
         self.greeting = Greeting(tuple(profiles), features, localize)
+        self._acceptable = frozenset(self.greeting.profiles)
         self.peerGreeting = None
         self.released = False
         self._terminated = False
@@ -228,6 +229,17 @@ class Session:
         self._queueReply(
             self._channels[0], 0, RPY, _managementPayload(self.greeting), self._announcer(0)
         )
+
+    def withhold(self, uris):
+        """
+        Leave ``uris`` out of the greeting (call before :meth:`greet`), yet
+        still pass a peer's start of one up as :class:`ChannelStartRequested`,
+        so the application can refuse it with a precise reason (a SASL
+        mechanism that needs an encrypted session: 538) rather than 550.
+        """
+        uris = frozenset(uris)
+        profiles = tuple(uri for uri in self.greeting.profiles if uri not in uris)
+        self.greeting = replace(self.greeting, profiles=profiles)
 
     def refuseSession(self, error):
         """
@@ -940,8 +952,7 @@ class Session:
                 ReplyCode.SERVICE_NOT_AVAILABLE,
                 f"no more than {self.config.maxChannels} channels per session",
             )
-        offered = set(self.greeting.profiles)
-        candidates = tuple(profile for profile in start.profiles if profile.uri in offered)
+        candidates = tuple(profile for profile in start.profiles if profile.uri in self._acceptable)
         if not candidates:
             raise BEEPError(
                 ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "all requested profiles are unsupported"
