@@ -967,10 +967,15 @@ class Session:
             raise BEEPError(ReplyCode.PARAMETER_INVALID, f"channel {number} is not open")
         if number in self._pendingCloses or channel.acceptedClose is not None:
             raise BEEPError(ReplyCode.PARAMETER_INVALID, f"channel {number} is already closing")
-        # Starts we have not answered yet would be answered after our <ok />.
-        if number == 0 and (len(self._channels) > 1 or self._pendingStarts):
+        # RFC 3080 does not ask for the channels to be closed first, and
+        # beepcore-java releases with idle channels open; but nothing in
+        # flight may be lost, and starts we have not answered would be
+        # answered after our <ok />.
+        if number == 0 and (
+            self._pendingStarts or any(c.busy for n, c in self._channels.items() if n)
+        ):
             raise BEEPError(
-                ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "channels are still open on this session"
+                ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "messages are still in flight on this session"
             )
         self._pendingCloses[number] = msgno
         self._events.append(
