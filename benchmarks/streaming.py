@@ -1,0 +1,63 @@
+"""
+A profile only the benchmarks use: it answers each ``MSG`` (whose body is a
+decimal octet count) with a reply of that many octets, streamed from an
+``IBodyProducer`` so that the server never holds the reply.
+
+This is the streaming-send API of issue 3: a profile's ``messageReceived``
+may return an ``IBodyProducer`` and beepy sends what it produces as the
+``RPY`` body.  A beepy without it answers ``ERR`` (the profile returned
+something it cannot send), which bench 5 reports as "n/a".
+"""
+
+import io
+
+from twisted.web.client import FileBodyProducer
+
+from beepy import Profile, ProfileFactory
+
+from common import STREAM_URI
+
+#: One block of the pattern the generated body repeats.
+_BLOCK = bytes(range(256)) * 256
+
+
+class GeneratedFile(io.RawIOBase):
+    """
+    A read-only file of ``size`` octets that exist only as they are read.
+    """
+
+    def __init__(self, size):
+        self._size = size
+        self._position = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def read(self, size=-1):
+        left = self._size - self._position
+        if size is None or size < 0 or size > left:
+            size = left
+        size = min(size, len(_BLOCK))
+        self._position += size
+        return _BLOCK if size == len(_BLOCK) else _BLOCK[:size]
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, min(self._size, base + offset))
+        return self._position
+
+    def tell(self):
+        return self._position
+
+
+class StreamProfile(Profile):
+    def messageReceived(self, message):
+        return FileBodyProducer(GeneratedFile(int(message.body)))
+
+
+class StreamFactory(ProfileFactory):
+    uri = STREAM_URI
+    profile = StreamProfile
