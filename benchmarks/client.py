@@ -1,19 +1,23 @@
 """
-The client side of a benchmark, run by ``run.py`` in a child process:
+The client side of one benchmark group, run by ``run.py`` in a child process:
 
-    python client.py WORKLOAD --port N --server-pid PID --params JSON [--profile PATH]
+    python client.py GROUP --server KIND:PORT:PID [--server KIND:PORT:PID]
+                     --params JSON [--profile PATH]
 
-It runs one workload against the server on ``127.0.0.1:N``, times it, reads
-the server's memory from ``/proc/PID/status`` where the workload needs it,
-and prints one ``RESULT {json}`` line.  A workload the library cannot do
-yet reports ``{"unsupported": reason}`` instead of crashing.
+Each ``--server`` is a side: the beepy server first, then its baseline (raw
+TCP or AMP), each in a child process of its own.  The client sets both sides
+up, then measures them in turn, ``reps`` times, so that a drift of the
+machine's speed hits both alike; it keeps each side's best repetition.  It
+reads each server's memory from ``/proc/PID/status`` and prints one
+``RESULT {json}`` line: ``{"beep": {...}, "baseline": {...}}``.  A workload
+the library cannot do yet reports ``{"unsupported": reason}`` for its side
+instead of crashing.
 """
 
 import argparse
 import cProfile
 import json
 import struct
-import sys
 import time
 
 from common import (
@@ -27,15 +31,28 @@ from common import (
     setNoDelay,
 )
 
-WORKLOADS = {}
+
+class Side:
+    """
+    One server under test: ``kind`` is ``beep``, ``amp`` or ``raw``.
+    """
+
+    def __init__(self, spec):
+        kind, port, pid = spec.split(":")
+        self.kind, self.port, self.pid = kind, int(port), int(pid)
+
+    def memory(self):
+        status = procStatus(self.pid)
+        return {"server_rss": status["VmRSS"], "server_peak_rss": status["VmHWM"]}
 
 
-def workload(function):
-    WORKLOADS[function.__name__.replace("_", "-")] = function
-    return function
+class Unsupported(Exception):
+    """
+    The library cannot do this workload yet.
+    """
 
 
-# -- Drivers shared by BEEP and AMP ------------------------------------------
+# -- Drivers shared by BEEP and the baselines -----------------------------------
 
 
 def pipeline(send, total, depth):
@@ -90,51 +107,20 @@ async def roundTrips(send, count):
     return times
 
 
-def latencySummary(times):
-    ordered = sorted(times)
-    return {
-        "median_us": ordered[len(ordered) // 2] * 1e6,
-        "mean_us": sum(ordered) / len(ordered) * 1e6,
-        "p99_us": ordered[int(len(ordered) * 0.99)] * 1e6,
-    }
+async def concurrently(senders, messages, depth):
+    """
+    Every sender sends ``messages`` requests with ``depth`` in flight, all
+    at the same time.
 
+    :return: the seconds it took.
+    """
+    from twisted.internet import defer
 
-def serverMemory(pid):
-    status = procStatus(pid)
-    return {"server_rss": status["VmRSS"], "server_peak_rss": status["VmHWM"]}
-
-
-# -- Connections --------------------------------------------------------------
-
-
-def endpoint(reactor, port):
-    from twisted.internet.endpoints import TCP4ClientEndpoint
-
-    return TCP4ClientEndpoint(reactor, "127.0.0.1", port, timeout=30)
-
-
-async def beepSession(reactor, port, configName):
-    from beepy import connectBEEP
-
-    return await connectBEEP(endpoint(reactor, port), config=sessionConfig(configName))
-
-
-async def beepChannel(reactor, port, configName, uri):
-    session = await beepSession(reactor, port, configName)
-    return session, await session.openChannel(uri)
-
-
-async def ampConnection(reactor, port):
-    from twisted.internet.protocol import Factory
-
-    from ampecho import Echo, EchoClient
-
-    connection = await endpoint(reactor, port).connect(Factory.forProtocol(EchoClient))
-
-    def call(data):
-        return connection.callRemote(Echo, data=data)
-
-    return connection, call
+    start = time.perf_counter()
+    await defer.gatherResults(
+        [pipeline(send, messages, depth) for send in senders], consumeErrors=True
+    )
+    return time.perf_counter() - start
 
 
 async def gathered(coroutines):
@@ -145,29 +131,59 @@ async def gathered(coroutines):
     )
 
 
-# -- Workloads ------------------------------------------------------------------
+async def pause(reactor, seconds):
+    from twisted.internet import task
+
+    await task.deferLater(reactor, seconds, lambda: None)
 
 
-@workload
-async def bulk_beep(reactor, options, p):
-    from beepy import Message
-    from beepy.profiles.sink import SINK_URI
-
-    session, channel = await beepChannel(reactor, options.port, p["config"], SINK_URI)
-    await channel.sendMessage(b"warm-up")
-    body = b"\x5a" * p["size"]
-    best = min([await timed(channel.sendMessage, Message(body)) for _ in range(p["reps"])])
-    return {"seconds": best, "bytes": p["size"], **serverMemory(options.server_pid)}
+# -- Connections --------------------------------------------------------------
 
 
-@workload
-async def bulk_raw(reactor, options, p):
+def endpoint(reactor, side):
+    from twisted.internet.endpoints import TCP4ClientEndpoint
+
+    return TCP4ClientEndpoint(reactor, "127.0.0.1", side.port, timeout=30)
+
+
+async def beepSession(reactor, side, p):
+    from beepy import connectBEEP
+
+    return await connectBEEP(endpoint(reactor, side), config=sessionConfig(p["config"]))
+
+
+async def echoSender(reactor, side, p, session=None):
+    """
+    Connect (or use ``session``) and return ``send()``: one echo request of
+    a ``p["body"]``-octet body, returning a ``Deferred`` of its reply.
+
+    :return: ``(connection, send)``.
+    """
+    payload = b"m" * p.get("body", 100)
+    if side.kind == "beep":
+        from beepy import Message
+        from beepy.profiles.echo import ECHO_URI
+
+        session = session or await beepSession(reactor, side, p)
+        channel = await session.openChannel(ECHO_URI)
+        return session, lambda: channel.sendMessage(Message(payload))
+    from twisted.internet.protocol import Factory
+
+    from ampecho import Echo, EchoClient
+
+    connection = await endpoint(reactor, side).connect(Factory.forProtocol(EchoClient))
+    return connection, lambda: connection.callRemote(Echo, data=payload)
+
+
+def rawSender(chunkSize):
+    """
+    The raw TCP baseline's sender: a plain ``Protocol`` writing 64 KiB
+    chunks as fast as its transport takes them (a streaming producer).
+    """
     from twisted.internet import defer
-    from twisted.internet.protocol import Factory, Protocol
-    from zope.interface import implementer
     from twisted.internet.interfaces import IPushProducer
-
-    chunkSize = p["chunk"]
+    from twisted.internet.protocol import Protocol
+    from zope.interface import implementer
 
     @implementer(IPushProducer)
     class RawSender(Protocol):
@@ -175,13 +191,12 @@ async def bulk_raw(reactor, options, p):
             setNoDelay(self)
             self.transport.registerProducer(self, True)
             self._paused = False
-            self._remaining = 0
-            self._body = None
+            self._body = b""
             self._offset = 0
 
         def send(self, body):
             self.done = defer.Deferred()
-            self._body, self._offset, self._remaining = body, 0, len(body)
+            self._body, self._offset = body, 0
             self.transport.write(struct.pack(">Q", len(body)))
             self.resumeProducing()
             return self.done
@@ -191,189 +206,175 @@ async def bulk_raw(reactor, options, p):
 
         def resumeProducing(self):
             self._paused = False
-            while self._remaining and not self._paused:
+            while self._offset < len(self._body) and not self._paused:
                 chunk = self._body[self._offset : self._offset + chunkSize]
                 self.transport.write(chunk)
-                self._remaining -= len(chunk)
                 self._offset += len(chunk)
 
         def stopProducing(self):
-            self._remaining = 0
+            self._offset = len(self._body)
 
         def dataReceived(self, data):
             self.done.callback(None)
 
-    sender = await endpoint(reactor, options.port).connect(Factory.forProtocol(RawSender))
-    await sender.send(b"warm-up")
+    return RawSender
+
+
+# -- Groups: each sets one side up and returns its measure() ------------------------
+#
+# A group function takes (reactor, side, p) and returns an async function
+# that runs one repetition and returns its result dict.
+
+GROUPS = {}
+#: group -> the key of a repetition's result to minimise when picking the best.
+BEST_BY = {}
+
+
+def group(bestBy):
+    def register(function):
+        GROUPS[function.__name__] = function
+        BEST_BY[function.__name__] = bestBy
+        return function
+
+    return register
+
+
+@group("seconds")
+async def bulk(reactor, side, p):
     body = b"\x5a" * p["size"]
-    best = min([await timed(sender.send, body) for _ in range(p["reps"])])
-    return {"seconds": best, "bytes": p["size"], **serverMemory(options.server_pid)}
+    if side.kind == "beep":
+        from beepy import Message
+        from beepy.profiles.sink import SINK_URI
+
+        session = await beepSession(reactor, side, p)
+        channel = await session.openChannel(SINK_URI)
+        send = lambda: channel.sendMessage(Message(body))  # noqa: E731
+        await channel.sendMessage(b"warm-up")
+    else:
+        from twisted.internet.protocol import Factory
+
+        sender = await endpoint(reactor, side).connect(Factory.forProtocol(rawSender(p["chunk"])))
+        send = lambda: sender.send(body)  # noqa: E731
+        await sender.send(b"warm-up")
+
+    async def measure():
+        return {"seconds": await timed(send), "bytes": p["size"]}
+
+    return measure
 
 
-async def _rate(send, p):
+@group("seconds")
+async def small(reactor, side, p):
+    _, send = await echoSender(reactor, side, p)
     await pipeline(send, p["depth"], p["depth"])  # warm-up
-    best = min([await timed(pipeline, send, p["messages"], p["depth"]) for _ in range(p["reps"])])
-    return {"seconds": best, "messages": p["messages"]}
+
+    async def measure():
+        seconds = await timed(pipeline, send, p["messages"], p["depth"])
+        return {"seconds": seconds, "messages": p["messages"]}
+
+    return measure
 
 
-@workload
-async def small_beep(reactor, options, p):
-    from beepy import Message
-    from beepy.profiles.echo import ECHO_URI
+@group("median_us")
+async def latency(reactor, side, p):
+    _, send = await echoSender(reactor, side, p)
+    await roundTrips(send, 50)  # warm-up
 
-    session, channel = await beepChannel(reactor, options.port, p["config"], ECHO_URI)
-    payload = b"m" * p["body"]
-    return await _rate(lambda: channel.sendMessage(Message(payload)), p)
+    async def measure():
+        ordered = sorted(await roundTrips(send, p["messages"]))
+        return {
+            "median_us": ordered[len(ordered) // 2] * 1e6,
+            "mean_us": sum(ordered) / len(ordered) * 1e6,
+            "p99_us": ordered[int(len(ordered) * 0.99)] * 1e6,
+            "messages": len(ordered),
+        }
 
-
-@workload
-async def small_amp(reactor, options, p):
-    connection, call = await ampConnection(reactor, options.port)
-    payload = b"m" * p["body"]
-    return await _rate(lambda: call(payload), p)
-
-
-async def _latency(send, p):
-    await roundTrips(send, min(100, p["messages"]))  # warm-up
-    return latencySummary(await roundTrips(send, p["messages"]))
+    return measure
 
 
-@workload
-async def latency_beep(reactor, options, p):
-    from beepy import Message
-    from beepy.profiles.echo import ECHO_URI
-
-    session, channel = await beepChannel(reactor, options.port, p["config"], ECHO_URI)
-    payload = b"m" * p["body"]
-    return await _latency(lambda: channel.sendMessage(Message(payload)), p)
-
-
-@workload
-async def latency_amp(reactor, options, p):
-    connection, call = await ampConnection(reactor, options.port)
-    payload = b"m" * p["body"]
-    return await _latency(lambda: call(payload), p)
-
-
-async def _concurrently(senders, p):
+@group("seconds")
+async def channels(reactor, side, p):
     """
-    Every sender in ``senders`` sends ``p["messages"]`` requests with
-    ``p["depth"]`` in flight, all at the same time.
+    BEEP: ``channels`` echo channels on one session.  The baseline: as many
+    AMP connections.
     """
-    from twisted.internet import defer
+    if side.kind == "beep":
+        session = await beepSession(reactor, side, p)
+        opened = await gathered(echoSender(reactor, side, p, session) for _ in range(p["channels"]))
+    else:
+        opened = await gathered(echoSender(reactor, side, p) for _ in range(p["channels"]))
+    senders = [send for _, send in opened]
 
-    start = time.perf_counter()
-    await defer.gatherResults(
-        [pipeline(send, p["messages"], p["depth"]) for send in senders], consumeErrors=True
-    )
-    return time.perf_counter() - start
+    async def measure():
+        seconds = await concurrently(senders, p["messages"], p["depth"])
+        return {"seconds": seconds, "messages": p["messages"] * p["channels"]}
 
-
-@workload
-async def channels_beep(reactor, options, p):
-    from beepy import Message
-    from beepy.profiles.echo import ECHO_URI
-
-    session = await beepSession(reactor, options.port, p["config"])
-    channels = await gathered(session.openChannel(ECHO_URI) for _ in range(p["channels"]))
-    payload = b"m" * p["body"]
-    senders = [(lambda c=c: c.sendMessage(Message(payload))) for c in channels]
-    seconds = await _concurrently(senders, p)
-    return {"seconds": seconds, "messages": p["messages"] * p["channels"], **serverMemory(options.server_pid)}
+    return measure
 
 
-@workload
-async def channels_amp(reactor, options, p):
+@group("seconds")
+async def sessions(reactor, side, p):
     """
-    The baseline for many channels: as many AMP connections.
+    ``sessions`` new sessions (or AMP connections), each doing ``messages``
+    round trips, all at once.  Each repetition opens its own and drops them.
     """
-    connections = await gathered(ampConnection(reactor, options.port) for _ in range(p["channels"]))
-    payload = b"m" * p["body"]
-    senders = [(lambda call=call: call(payload)) for _, call in connections]
-    seconds = await _concurrently(senders, p)
-    return {"seconds": seconds, "messages": p["messages"] * p["channels"], **serverMemory(options.server_pid)}
+
+    async def measure():
+        start = time.perf_counter()
+        opened = await gathered(echoSender(reactor, side, p) for _ in range(p["sessions"]))
+        setup = time.perf_counter() - start
+        seconds = await concurrently([send for _, send in opened], p["messages"], 1)
+        for connection, _ in opened:
+            connection.transport.loseConnection()
+        return {
+            "seconds": seconds,
+            "setup_seconds": setup,
+            "sessions": p["sessions"],
+            "messages": p["messages"] * p["sessions"],
+        }
+
+    return measure
 
 
-async def _opened(reactor, options, p):
-    from beepy.profiles.echo import ECHO_URI
-
-    return await beepChannel(reactor, options.port, p["config"], ECHO_URI)
-
-
-@workload
-async def sessions_beep(reactor, options, p):
-    from beepy import Message
-
-    start = time.perf_counter()
-    opened = await gathered(_opened(reactor, options, p) for _ in range(p["sessions"]))
-    setup = time.perf_counter() - start
-    payload = b"m" * p["body"]
-    senders = [(lambda c=c: c.sendMessage(Message(payload))) for _, c in opened]
-    seconds = await _concurrently(senders, {"messages": p["messages"], "depth": 1})
-    return {
-        "seconds": seconds,
-        "setup_seconds": setup,
-        "sessions": p["sessions"],
-        "messages": p["messages"] * p["sessions"],
-        **serverMemory(options.server_pid),
-    }
-
-
-@workload
-async def sessions_amp(reactor, options, p):
-    start = time.perf_counter()
-    connections = await gathered(ampConnection(reactor, options.port) for _ in range(p["sessions"]))
-    setup = time.perf_counter() - start
-    payload = b"m" * p["body"]
-    senders = [(lambda call=call: call(payload)) for _, call in connections]
-    seconds = await _concurrently(senders, {"messages": p["messages"], "depth": 1})
-    return {
-        "seconds": seconds,
-        "setup_seconds": setup,
-        "sessions": p["sessions"],
-        "messages": p["messages"] * p["sessions"],
-        **serverMemory(options.server_pid),
-    }
-
-
-async def _idle(reactor, options, p, connect):
+@group(None)
+async def idle(reactor, side, p):
     """
-    Open one connection (so the server has loaded all it needs), read the
-    server's RSS, open ``p["sessions"]`` more and let them sit, read it again.
+    Open one session (so the server has loaded all it needs), read the
+    server's RSS, open ``sessions`` more and let them sit, read it again.
     """
-    from twisted.internet import task
+    if side.kind == "beep":
+        connect = lambda: beepSession(reactor, side, p)  # noqa: E731
+    else:
+
+        async def connect():
+            connection, send = await echoSender(reactor, side, p)
+            await send()  # so that the server has surely accepted it
+            return connection
 
     kept = [await connect()]
-    await task.deferLater(reactor, p["settle"], lambda: None)
-    before = procStatus(options.server_pid)["VmRSS"]
-    kept += await gathered(connect() for _ in range(p["sessions"]))
-    await task.deferLater(reactor, p["settle"], lambda: None)
-    after = procStatus(options.server_pid)["VmRSS"]
-    return {
-        "rss_before": before,
-        "rss_after": after,
-        "sessions": p["sessions"],
-        "per_session": (after - before) / p["sessions"],
-    }
+
+    async def measure():
+        await pause(reactor, p["settle"])
+        before = procStatus(side.pid)["VmRSS"]
+        kept.extend(await gathered(connect() for _ in range(p["sessions"])))
+        await pause(reactor, p["settle"])
+        after = procStatus(side.pid)["VmRSS"]
+        return {
+            "rss_before": before,
+            "rss_after": after,
+            "sessions": p["sessions"],
+            "per_session": (after - before) / p["sessions"],
+        }
+
+    return measure
 
 
-@workload
-async def idle_beep(reactor, options, p):
-    return await _idle(reactor, options, p, lambda: beepSession(reactor, options.port, p["config"]))
-
-
-@workload
-async def idle_amp(reactor, options, p):
-    async def connect():
-        connection, call = await ampConnection(reactor, options.port)
-        await call(b"")  # so that the server has surely accepted it
-        return connection
-
-    return await _idle(reactor, options, p, connect)
-
-
-@workload
-async def slowread_beep(reactor, options, p):
+@group(None)
+async def slowread(reactor, side, p):
+    """
+    Bench 5's slow reader against the streamed-reply profile; the figure is
+    the server's peak RSS during the transfer over its idle RSS before it.
+    """
     from twisted.internet import task
     from twisted.internet.protocol import Factory
 
@@ -382,33 +383,34 @@ async def slowread_beep(reactor, options, p):
     def build():
         return SlowReader(reactor, STREAM_URI, p["size"], p["window"], p["pause_every"], p["pause_for"])
 
-    # Let the freshly started server settle before reading its idle RSS.
-    await task.deferLater(reactor, p["settle"], lambda: None)
-    idle = procStatus(options.server_pid)["VmRSS"]
-    peakReset = resetPeak(options.server_pid)
-    sampled = [idle]
-    sampler = task.LoopingCall(lambda: sampled.append(procStatus(options.server_pid)["VmRSS"]))
-    sampler.clock = reactor
-    sampler.start(0.02)
-    reader = await endpoint(reactor, options.port).connect(Factory.forProtocol(build))
-    try:
-        received, seconds = await reader.done
-    except StreamRefused as e:
-        return {"unsupported": f"server answered ERR: {_errorText(str(e))}"}
-    finally:
-        sampler.stop()
-    status = procStatus(options.server_pid)
-    peak = max(max(sampled), status["VmHWM"] if peakReset else 0)
-    return {
-        "idle_rss": idle,
-        "peak_rss": peak,
-        "growth": peak - idle,
-        "received": received,
-        "seconds": seconds,
-        "peak_source": "VmHWM after clear_refs, and VmRSS sampled every 20 ms"
-        if peakReset
-        else "VmRSS sampled every 20 ms",
-    }
+    async def measure():
+        await pause(reactor, p["settle"])
+        idleRSS = procStatus(side.pid)["VmRSS"]
+        peakReset = resetPeak(side.pid)
+        sampled = [idleRSS]
+        sampler = task.LoopingCall(lambda: sampled.append(procStatus(side.pid)["VmRSS"]))
+        sampler.clock = reactor
+        sampler.start(0.02)
+        try:
+            reader = await endpoint(reactor, side).connect(Factory.forProtocol(build))
+            received, seconds = await reader.done
+        except StreamRefused as e:
+            raise Unsupported(f"server answered ERR: {_errorText(str(e))}") from None
+        finally:
+            sampler.stop()
+        peak = max(max(sampled), procStatus(side.pid)["VmHWM"] if peakReset else 0)
+        return {
+            "idle_rss": idleRSS,
+            "peak_rss": peak,
+            "growth": peak - idleRSS,
+            "received": received,
+            "seconds": seconds,
+            "peak_source": "VmHWM after clear_refs, and VmRSS sampled every 20 ms"
+            if peakReset
+            else "VmRSS sampled every 20 ms",
+        }
+
+    return measure
 
 
 def _errorText(payload):
@@ -419,44 +421,77 @@ def _errorText(payload):
     return payload[start:] if start >= 0 else payload
 
 
-# -- Main -----------------------------------------------------------------------
+# -- Running a group ------------------------------------------------------------
+
+
+async def runGroup(reactor, name, sides, p):
+    """
+    Set every side up, measure them in turn ``reps`` times, and keep each
+    side's best repetition (all of them are in ``reps``).
+    """
+    measures = {}
+    results = {}
+    for label, side in sides.items():
+        try:
+            measures[label] = await GROUPS[name](reactor, side, p)
+        except Unsupported as e:
+            results[label] = {"unsupported": str(e)}
+        except Exception as e:
+            results[label] = {"error": f"{type(e).__name__}: {e}"}
+    runs = {label: [] for label in measures}
+    for _ in range(p.get("reps", 1)):
+        for label, measure in list(measures.items()):
+            try:
+                runs[label].append(await measure())
+            except Unsupported as e:
+                results[label] = {"unsupported": str(e)}
+                del measures[label]
+            except Exception as e:
+                results[label] = {"error": f"{type(e).__name__}: {e}"}
+                del measures[label]
+    for label, reps in runs.items():
+        if label in results:
+            continue
+        key = BEST_BY[name]
+        best = min(reps, key=lambda r: r[key]) if key else reps[0]
+        results[label] = {**best, **sides[label].memory(), "reps": reps}
+    return results
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", choices=sorted(WORKLOADS))
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("group", choices=sorted(GROUPS))
+    parser.add_argument("--server", action="append", required=True, help="KIND:PORT:PID")
     parser.add_argument("--params", default="{}")
     parser.add_argument("--profile", help="write cProfile statistics here")
     options = parser.parse_args(argv)
     p = json.loads(options.params)
-    raiseFileLimit(p.get("sessions", 0) + p.get("channels", 0) + FD_SLACK)
+    labels = ["beep", "baseline"]
+    sides = {label: Side(spec) for label, spec in zip(labels, options.server)}
+    perSide = p.get("sessions", 0) + p.get("channels", 0)
+    raiseFileLimit(len(sides) * perSide + FD_SLACK)
 
     from twisted.internet import defer, task
 
     outcome = {}
 
     async def run(reactor):
-        try:
-            outcome["result"] = await WORKLOADS[options.workload](reactor, options, p)
-        except Exception as e:
-            outcome["result"] = {"error": f"{type(e).__name__}: {e}"}
+        outcome["result"] = await runGroup(reactor, options.group, sides, p)
 
     def react():
         task.react(lambda reactor: defer.ensureDeferred(run(reactor)))
 
+    profiler = cProfile.Profile() if options.profile else None
     try:
-        if options.profile:
-            profiler = cProfile.Profile()
+        if profiler:
             profiler.runcall(react)
         else:
             react()
     except SystemExit:
         pass
-    if options.profile:
+    if profiler:
         profiler.dump_stats(options.profile)
-    report(outcome.get("result", {"error": "no result"}))
+    report(outcome.get("result", {"error": "the client ended without a result"}))
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ from common import CONFIGS, GiB, KiB, MiB  # noqa: E402
 SIZES = {
     "full": {
         "bulk": {"size": 100 * MiB, "reps": 3, "chunk": 64 * KiB},
-        "small": {"body": 100, "messages": 20000, "depth": 100, "reps": 3},
-        "latency": {"body": 100, "messages": 5000},
+        "small": {"body": 100, "messages": 10000, "depth": 100, "reps": 5},
+        "latency": {"body": 100, "messages": 2000, "reps": 5},
         "channels": {"channels": 100, "messages": 1000, "depth": 10, "body": 100},
         "sessions": {"sessions": 1000, "messages": 10, "body": 100},
         "idle": {"sessions": 1000, "settle": 0.5},
@@ -47,10 +47,10 @@ SIZES = {
         },
     },
     "quick": {
-        "bulk": {"size": 10 * MiB, "reps": 2, "chunk": 64 * KiB},
-        "small": {"body": 100, "messages": 5000, "depth": 100, "reps": 1},
-        "latency": {"body": 100, "messages": 1000},
-        "channels": {"channels": 100, "messages": 100, "depth": 10, "body": 100},
+        "bulk": {"size": 10 * MiB, "reps": 3, "chunk": 64 * KiB},
+        "small": {"body": 100, "messages": 3000, "depth": 100, "reps": 3},
+        "latency": {"body": 100, "messages": 1000, "reps": 3},
+        "channels": {"channels": 100, "messages": 50, "depth": 10, "body": 100},
         "sessions": {"sessions": 100, "messages": 10, "body": 100},
         "idle": {"sessions": 100, "settle": 0.3},
         "slowread": {
@@ -71,36 +71,33 @@ TIMEOUTS = {
 }
 BUDGET = {"full": 1800, "quick": 55}
 
-#: group -> [(job name, client workload, server kind)], beepy first.
-JOBS = {
-    "bulk": [("bulk-beep", "bulk-beep", "beep"), ("bulk-raw", "bulk-raw", "raw")],
-    "small": [("small-beep", "small-beep", "beep"), ("small-amp", "small-amp", "amp")],
-    "latency": [("latency-beep", "latency-beep", "beep"), ("latency-amp", "latency-amp", "amp")],
-    "channels": [("channels-beep", "channels-beep", "beep"), ("channels-amp", "channels-amp", "amp")],
-    "sessions": [("sessions-beep", "sessions-beep", "beep"), ("sessions-amp", "sessions-amp", "amp")],
-    "idle": [("idle-beep", "idle-beep", "beep"), ("idle-amp", "idle-amp", "amp")],
-    "slowread": [("slowread-beep", "slowread-beep", "beep")],
+
+#: group -> the server kinds it runs: beepy first, then its baseline.
+GROUPS = {
+    "bulk": ("beep", "raw"),
+    "small": ("beep", "amp"),
+    "latency": ("beep", "amp"),
+    "channels": ("beep", "amp"),
+    "sessions": ("beep", "amp"),
+    "idle": ("beep", "amp"),
+    "slowread": ("beep",),
 }
 
 
 class Figure:
     """
-    One printed figure: how to compute it from the jobs' results, and its
-    target.
+    One printed figure, computed from its group's results.
 
-    :ivar value: ``result -> number`` for the beepy job.
-    :ivar baseline: ``result -> number`` for the baseline job, or ``None``.
-    :ivar target: ``(text, value, ratio) -> bool`` or ``None`` for none.
+    :ivar valueOf: ``result -> number``, applied to the beepy side's result
+        and to the baseline's.
+    :ivar target: ``(text, (value, ratio) -> bool)``, or ``None``.
     """
 
-    def __init__(self, name, group, unit, value, job, baselineJob=None, baseline=None, target=None):
+    def __init__(self, name, group, unit, valueOf, target=None):
         self.name = name
         self.group = group
         self.unit = unit
-        self.valueOf = value
-        self.job = job
-        self.baselineJob = baselineJob
-        self.baselineOf = baseline or value
+        self.valueOf = valueOf
         self.target = target
 
 
@@ -117,61 +114,53 @@ def _mib(key):
 
 
 FIGURES = [
-    Figure("bulk", "bulk", "MB/s", _mbps, "bulk-beep", "bulk-raw",
-           target=("ratio >= 0.5", lambda v, r: r >= 0.5)),
-    Figure("small-messages", "small", "msg/s", _rate, "small-beep", "small-amp",
-           target=("ratio >= 1.5", lambda v, r: r >= 1.5)),
-    Figure("latency-median", "latency", "us", lambda r: r["median_us"], "latency-beep", "latency-amp",
-           target=("ratio <= 1.0", lambda v, r: r <= 1.0)),
-    Figure("many-channels", "channels", "msg/s", _rate, "channels-beep", "channels-amp"),
-    Figure("many-channels-server-peak", "channels", "MiB", _mib("server_peak_rss"),
-           "channels-beep", "channels-amp"),
-    Figure("many-sessions", "sessions", "msg/s", _rate, "sessions-beep", "sessions-amp"),
-    Figure("many-sessions-setup", "sessions", "sess/s",
-           lambda r: r["sessions"] / r["setup_seconds"],
-           "sessions-beep", "sessions-amp"),
-    Figure("many-sessions-server-peak", "sessions", "MiB", _mib("server_peak_rss"),
-           "sessions-beep", "sessions-amp"),
-    Figure("idle-session-cost", "idle", "KiB", lambda r: r["per_session"] / KiB, "idle-beep", "idle-amp",
-           target=("< 16 KiB", lambda v, r: v < 16)),
-    Figure("slow-read-peak-growth", "slowread", "MiB", _mib("growth"), "slowread-beep",
-           target=("< 32 MiB", lambda v, r: v < 32)),
+    Figure("bulk", "bulk", "MB/s", _mbps, ("ratio >= 0.5", lambda v, r: r >= 0.5)),
+    Figure("small-messages", "small", "msg/s", _rate, ("ratio >= 1.5", lambda v, r: r >= 1.5)),
+    Figure("latency-median", "latency", "us", lambda r: r["median_us"],
+           ("ratio <= 1.0", lambda v, r: r <= 1.0)),
+    Figure("many-channels", "channels", "msg/s", _rate),
+    Figure("many-channels-server-peak", "channels", "MiB", _mib("server_peak_rss")),
+    Figure("many-sessions", "sessions", "msg/s", _rate),
+    Figure("many-sessions-setup", "sessions", "sess/s", lambda r: r["sessions"] / r["setup_seconds"]),
+    Figure("many-sessions-server-peak", "sessions", "MiB", _mib("server_peak_rss")),
+    Figure("idle-session-cost", "idle", "KiB", lambda r: r["per_session"] / KiB,
+           ("< 16 KiB", lambda v, r: v < 16)),
+    Figure("slow-read-peak-growth", "slowread", "MiB", _mib("growth"),
+           ("< 32 MiB", lambda v, r: v < 32)),
 ]
 
 
 class JobFailed(Exception):
     """
-    A job gave no figure; its message is what to print instead ("timeout",
-    "n/a (...)").
+    A group gave no figure; its message is what to print instead
+    ("timeout", "n/a (...)").
     """
 
 
-def _startServer(kind, configName, files, profile, deadline):
-    """
-    Start ``server.py`` and wait for its ``PORT`` line.
-
-    :return: ``(process, port)``.
-    """
+def _startServer(kind, configName, files, profile):
     command = [sys.executable, os.path.join(HERE, "server.py"), kind, "--config", configName,
                "--files", str(files)]
     if profile:
         command += ["--profile", profile]
-    server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def _port(server, deadline):
+    """
+    Wait for a server's ``PORT`` line.
+    """
     line = b""
     while not line.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        ready, _, _ = select.select([server.stdout], [], [], max(0, left))
+        ready, _, _ = select.select([server.stdout], [], [], max(0, deadline - time.monotonic()))
         if not ready:
-            _stop(server)
             raise JobFailed("timeout")
         chunk = os.read(server.stdout.fileno(), 100)
         if not chunk:
-            error = _lastLine(server.stderr.read())
-            _stop(server)
-            raise JobFailed(f"n/a (server did not start: {error})")
+            server.wait()
+            raise JobFailed(f"n/a (server did not start: {_lastLine(server.stderr.read())})")
         line += chunk
-    return server, int(line.split()[1])
+    return int(line.split()[1])
 
 
 def _stop(server):
@@ -192,42 +181,56 @@ def _lastLine(output):
     return lines[-1].strip() if lines else "no output"
 
 
-def runJob(workload, serverKind, params, timeout, profileDir=None):
+def runGroup(group, params, timeout, profileDir=None):
     """
-    Run one workload against a fresh server.
+    Run one group: a fresh server per side, one client measuring them in
+    turn.
 
-    :return: the client's result dict.
-    :raises JobFailed: on a timeout, a crash, or what the library cannot do.
+    :return: ``{"beep": result, "baseline": result}``; a side that failed
+        has a ``str`` saying why in place of its result.
+    :raises JobFailed: if the whole group failed or ran out of time.
     """
     deadline = time.monotonic() + timeout
     files = params.get("sessions", 0) + params.get("channels", 0)
-    profile = os.path.join(profileDir, f"{workload}-%s.prof") if profileDir else None
-    server, port = _startServer(serverKind, params["config"], files,
-                                profile % "server" if profile else None, deadline)
-    command = [sys.executable, os.path.join(HERE, "client.py"), workload, "--port", str(port),
-               "--server-pid", str(server.pid), "--params", json.dumps(params)]
-    if profile:
-        command += ["--profile", profile % "client"]
-    client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def profile(role):
+        return os.path.join(profileDir, f"{group}-{role}.prof") if profileDir else None
+
+    servers = []
     try:
-        out, err = client.communicate(timeout=max(0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        client.kill()
-        client.communicate()
-        raise JobFailed("timeout")
+        for kind in GROUPS[group]:
+            servers.append(_startServer(kind, params["config"], files, profile(kind)))
+        specs = [f"{kind}:{_port(server, deadline)}:{server.pid}"
+                 for kind, server in zip(GROUPS[group], servers)]
+        command = [sys.executable, os.path.join(HERE, "client.py"), group, "--params", json.dumps(params)]
+        for spec in specs:
+            command += ["--server", spec]
+        if profileDir:
+            command += ["--profile", profile("client")]
+        client = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = client.communicate(timeout=max(0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            client.kill()
+            client.communicate()
+            raise JobFailed("timeout")
     finally:
-        _stop(server)
+        for server in servers:
+            _stop(server)
     for line in out.decode().splitlines():
         if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT "):])
+            results = json.loads(line[len("RESULT "):])
             break
     else:
         raise JobFailed(f"n/a (client failed: {_lastLine(err)})")
-    if "unsupported" in result:
-        raise JobFailed(f"n/a ({result['unsupported']})")
-    if "error" in result:
-        raise JobFailed(f"n/a ({result['error']})")
-    return result
+    if "error" in results and len(results) == 1:
+        raise JobFailed(f"n/a ({results['error']})")
+    for label, result in results.items():
+        if "unsupported" in result:
+            results[label] = f"n/a ({result['unsupported']})"
+        elif "error" in result:
+            results[label] = f"n/a ({result['error']})"
+    return results
 
 
 # -- Output ---------------------------------------------------------------------
@@ -235,54 +238,65 @@ def runJob(workload, serverKind, params, timeout, profileDir=None):
 COLUMNS = ("name", "value", "unit", "baseline", "ratio", "target", "verdict")
 
 
-def _number(value):
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        return value
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
 def evaluate(figure, results):
     """
     :return: the figure as a dict: value, baseline, ratio (value/baseline),
-        target and verdict; a failed job's text stands in for its number.
+        target and verdict.  A failed side's text ("timeout", "n/a (...)")
+        stands in for its number.
     """
     row = {"name": figure.name, "unit": figure.unit, "value": None, "baseline": None,
            "ratio": None, "target": figure.target[0] if figure.target else "-", "verdict": "-"}
-    value = results.get(figure.job)
-    row["value"] = figure.valueOf(value) if isinstance(value, dict) else value
-    if figure.baselineJob:
-        baseline = results.get(figure.baselineJob)
-        row["baseline"] = figure.baselineOf(baseline) if isinstance(baseline, dict) else baseline
-    numbers = isinstance(row["value"], float) or isinstance(row["value"], int)
-    if numbers and isinstance(row["baseline"], (int, float)) and row["baseline"]:
-        row["ratio"] = row["value"] / row["baseline"]
-    if figure.target and numbers:
-        needsRatio = figure.target[0].startswith("ratio")
-        if not needsRatio or row["ratio"] is not None:
-            row["verdict"] = "met" if figure.target[1](row["value"], row["ratio"]) else "MISSED"
+    group = results.get(figure.group)
+    if group is None:
+        return row
+    if isinstance(group, str):
+        group = {"beep": group, "baseline": group if len(GROUPS[figure.group]) > 1 else None}
+    for key, label in (("value", "beep"), ("baseline", "baseline")):
+        result = group.get(label)
+        row[key] = figure.valueOf(result) if isinstance(result, dict) else result
+    value, baseline = row["value"], row["baseline"]
+    if isinstance(value, (int, float)) and isinstance(baseline, (int, float)) and baseline:
+        row["ratio"] = value / baseline
+    if figure.target and isinstance(value, (int, float)):
+        if row["ratio"] is not None or not figure.target[0].startswith("ratio"):
+            row["verdict"] = "met" if figure.target[1](value, row["ratio"]) else "MISSED"
     return row
 
 
 def formatRows(rows):
+    """
+    The table, aligned; a failure's reason goes to a numbered note below it
+    so that the columns stay narrow.
+    """
+    notes = []
+
+    def cell(value):
+        if isinstance(value, str) and value.startswith("n/a ("):
+            if value not in notes:
+                notes.append(value)
+            return f"n/a [{notes.index(value) + 1}]"
+        if value is None:
+            return "-"
+        if isinstance(value, str):
+            return value
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        if abs(value) >= 10:
+            return f"{value:.1f}"
+        return f"{value:.2f}"
+
     cells = [COLUMNS] + [
-        (r["name"], _number(r["value"]), r["unit"], _number(r["baseline"]),
-         _number(r["ratio"]) if r["ratio"] is not None else "-", r["target"], r["verdict"])
+        (r["name"], cell(r["value"]), r["unit"], cell(r["baseline"]), cell(r["ratio"]),
+         r["target"], r["verdict"])
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in cells if i < len(row) - 1 or len(row[i]) < 40)
-              for i in range(len(COLUMNS))]
-    lines = []
-    for row in cells:
-        parts = []
-        for i, cell in enumerate(row):
-            parts.append(cell.rjust(widths[i]) if i in (1, 3, 4) else cell.ljust(widths[i]))
-        lines.append("  ".join(parts).rstrip())
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    lines = [
+        "  ".join(c.rjust(w) if i in (1, 3, 4) else c.ljust(w)
+                  for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+        for row in cells
+    ]
+    lines += [f"[{n}] {note[len('n/a ('):-1]}" for n, note in enumerate(notes, 1)]
     return lines
 
 
@@ -317,14 +331,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short version, under a minute")
     parser.add_argument("--json", metavar="PATH", help="also write the figures here")
-    parser.add_argument("--only", metavar="GROUPS", help=f"comma-separated, of: {','.join(JOBS)}")
+    parser.add_argument("--only", metavar="GROUPS", help=f"comma-separated, of: {','.join(GROUPS)}")
     parser.add_argument("--config", default="tuned", choices=sorted(CONFIGS),
                         help="the named SessionConfig both ends use")
     parser.add_argument("--profile", metavar="DIR", help="write cProfile statistics of each process here")
     options = parser.parse_args(argv)
     mode = "quick" if options.quick else "full"
-    groups = options.only.split(",") if options.only else list(JOBS)
-    unknown = set(groups) - set(JOBS)
+    groups = options.only.split(",") if options.only else list(GROUPS)
+    unknown = set(groups) - set(GROUPS)
     if unknown:
         parser.error(f"unknown groups: {', '.join(sorted(unknown))}")
     if options.profile:
@@ -335,17 +349,18 @@ def main(argv=None):
     print()
     started = time.monotonic()
     results = {}
+    elapsed = {}
     for group in groups:
-        for name, workload, kind in JOBS[group]:
-            params = dict(sizes[group], config=options.config)
-            left = BUDGET[mode] - (time.monotonic() - started)
-            timeout = min(TIMEOUTS[mode][group], left)
-            try:
-                if timeout <= 0:
-                    raise JobFailed("timeout")
-                results[name] = runJob(workload, kind, params, timeout, options.profile)
-            except JobFailed as e:
-                results[name] = str(e)
+        params = dict(sizes[group], config=options.config)
+        timeout = min(TIMEOUTS[mode][group], BUDGET[mode] - (time.monotonic() - started))
+        began = time.monotonic()
+        try:
+            if timeout <= 0:
+                raise JobFailed("timeout")
+            results[group] = runGroup(group, params, timeout, options.profile)
+        except JobFailed as e:
+            results[group] = str(e)
+        elapsed[group] = time.monotonic() - began
     rows = [evaluate(figure, results) for figure in FIGURES if figure.group in groups]
     for line in formatRows(rows):
         print(line)
@@ -354,7 +369,7 @@ def main(argv=None):
         with open(options.json, "w") as out:
             json.dump({"mode": mode, "config": {options.config: CONFIGS[options.config]},
                        "header": header(mode, options.config, sizes), "figures": rows,
-                       "jobs": results}, out, indent=2)
+                       "results": results, "seconds": elapsed}, out, indent=2)
     return 0
 
 
