@@ -22,6 +22,7 @@ import time
 
 from common import (
     FD_SLACK,
+    STREAM_ANS_URI,
     STREAM_URI,
     procStatus,
     raiseFileLimit,
@@ -372,16 +373,28 @@ async def idle(reactor, side, p):
 @group(None)
 async def slowread(reactor, side, p):
     """
-    Bench 5's slow reader against the streamed-reply profile; the figure is
-    the server's peak RSS during the transfer over its idle RSS before it.
+    Bench 5's slow reader against the ``IBodyProducer`` profile; the figure
+    is the server's peak RSS during the transfer over its idle RSS before it.
     """
+    return await _slowRead(reactor, side, p, STREAM_URI)
+
+
+@group(None)
+async def slowans(reactor, side, p):
+    """
+    The same against the ``ANS`` stream profile.
+    """
+    return await _slowRead(reactor, side, p, STREAM_ANS_URI)
+
+
+async def _slowRead(reactor, side, p, uri):
     from twisted.internet import task
     from twisted.internet.protocol import Factory
 
     from slowreader import SlowReader, StreamRefused
 
     def build():
-        return SlowReader(reactor, STREAM_URI, p["size"], p["window"], p["pause_every"], p["pause_for"])
+        return SlowReader(reactor, uri, p["size"], p["window"], p["pause_every"], p["pause_for"])
 
     async def measure():
         await pause(reactor, p["settle"])

@@ -14,8 +14,11 @@ KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
-#: The profile URI of the streamed-reply profile (bench 5's slow reader).
+#: The profile URIs of bench 5's streamed replies: one ``RPY`` from an
+#: ``IBodyProducer``, and (for comparison) ``ANS`` frames from an
+#: asynchronous iterable, the streaming beepy already has.
 STREAM_URI = "http://beepy.invalid/profiles/benchmark/STREAM"
+STREAM_ANS_URI = "http://beepy.invalid/profiles/benchmark/STREAM-ANS"
 
 #: The session settings every BEEP benchmark uses, on both ends, by name.
 #: ``maxMessageSize`` is raised so the bulk message is accepted whole.

@@ -29,6 +29,11 @@ sys.path.insert(0, HERE)
 
 from common import CONFIGS, GiB, KiB, MiB  # noqa: E402
 
+#: Bench 5's slow reader: the reply's size, the window it advertises, and
+#: its pauses (it stops reading for ``pause_for`` seconds every
+#: ``pause_every`` octets).
+_SLOW_READ = {"window": 256 * KiB, "pause_every": 1 * MiB, "pause_for": 0.005}
+
 #: The workload sizes, full and ``--quick``.
 SIZES = {
     "full": {
@@ -38,13 +43,8 @@ SIZES = {
         "channels": {"channels": 100, "messages": 1000, "depth": 10, "body": 100},
         "sessions": {"sessions": 1000, "messages": 10, "body": 100},
         "idle": {"sessions": 1000, "settle": 0.5},
-        "slowread": {
-            "size": 1 * GiB,
-            "window": 256 * KiB,
-            "pause_every": 1 * MiB,
-            "pause_for": 0.005,
-            "settle": 0.5,
-        },
+        "slowread": {"size": 1 * GiB, **_SLOW_READ, "settle": 0.5},
+        "slowans": {"size": 1 * GiB, **_SLOW_READ, "settle": 0.5},
     },
     "quick": {
         "bulk": {"size": 10 * MiB, "reps": 3, "chunk": 64 * KiB},
@@ -53,21 +53,18 @@ SIZES = {
         "channels": {"channels": 100, "messages": 50, "depth": 10, "body": 100},
         "sessions": {"sessions": 100, "messages": 10, "body": 100},
         "idle": {"sessions": 100, "settle": 0.3},
-        "slowread": {
-            "size": 64 * MiB,
-            "window": 256 * KiB,
-            "pause_every": 1 * MiB,
-            "pause_for": 0.005,
-            "settle": 0.3,
-        },
+        "slowread": {"size": 64 * MiB, **_SLOW_READ, "settle": 0.3},
+        "slowans": {"size": 64 * MiB, **_SLOW_READ, "settle": 0.3},
     },
 }
 
-#: Seconds each job may take (server start included), full and quick.  The
-#: quick run also has an overall budget, so it ends within a minute.
+#: Seconds each group may take, servers' start included.  The quick run also
+#: has an overall budget, so that it ends within a minute whatever hangs.
 TIMEOUTS = {
-    "full": {"bulk": 120, "small": 60, "latency": 60, "channels": 120, "sessions": 120, "idle": 60, "slowread": 300},
-    "quick": {"bulk": 10, "small": 10, "latency": 10, "channels": 10, "sessions": 10, "idle": 10, "slowread": 15},
+    "full": {"bulk": 120, "small": 60, "latency": 60, "channels": 180, "sessions": 120, "idle": 60,
+             "slowread": 300, "slowans": 300},
+    "quick": {"bulk": 10, "small": 10, "latency": 10, "channels": 10, "sessions": 10, "idle": 10,
+              "slowread": 10, "slowans": 10},
 }
 BUDGET = {"full": 1800, "quick": 55}
 
@@ -81,6 +78,7 @@ GROUPS = {
     "sessions": ("beep", "amp"),
     "idle": ("beep", "amp"),
     "slowread": ("beep",),
+    "slowans": ("beep",),
 }
 
 
@@ -126,6 +124,8 @@ FIGURES = [
     Figure("idle-session-cost", "idle", "KiB", lambda r: r["per_session"] / KiB,
            ("< 16 KiB", lambda v, r: v < 16)),
     Figure("slow-read-peak-growth", "slowread", "MiB", _mib("growth"),
+           ("< 32 MiB", lambda v, r: v < 32)),
+    Figure("slow-read-ans-peak-growth", "slowans", "MiB", _mib("growth"),
            ("< 32 MiB", lambda v, r: v < 32)),
 ]
 

@@ -4,7 +4,7 @@ own so that its memory can be read from ``/proc``:
 
     python server.py KIND [--config NAME] [--files N] [--profile PATH]
 
-KIND is ``beep`` (echo, sink and the streamed-reply profile), ``amp`` (the
+KIND is ``beep`` (echo, sink and the streamed-reply profiles), ``amp`` (the
 AMP echo baseline) or ``raw`` (the raw TCP baseline: a discarding peer).
 It listens on an ephemeral loopback port, prints ``PORT <n>``, and runs
 until its standard input closes.
@@ -62,11 +62,10 @@ def buildFactory(kind, configName):
         from beepy import BEEPServerFactory
         from beepy.profiles.echo import EchoFactory
         from beepy.profiles.sink import SinkFactory
-        from streaming import StreamFactory
+        from streaming import AnswerStreamFactory, StreamFactory
 
-        return BEEPServerFactory(
-            [EchoFactory(), SinkFactory(), StreamFactory()], config=sessionConfig(configName)
-        )
+        profiles = [EchoFactory(), SinkFactory(), StreamFactory(), AnswerStreamFactory()]
+        return BEEPServerFactory(profiles, config=sessionConfig(configName))
     if kind == "amp":
         from ampecho import EchoServer
 

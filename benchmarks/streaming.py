@@ -1,12 +1,16 @@
 """
-A profile only the benchmarks use: it answers each ``MSG`` (whose body is a
-decimal octet count) with a reply of that many octets, streamed from an
-``IBodyProducer`` so that the server never holds the reply.
+Profiles only the benchmarks use: each answers a ``MSG`` whose body is a
+decimal octet count with that many octets, generated as they are sent so
+that the profile itself never holds them.
 
-This is the streaming-send API of issue 3: a profile's ``messageReceived``
-may return an ``IBodyProducer`` and beepy sends what it produces as the
-``RPY`` body.  A beepy without it answers ``ERR`` (the profile returned
-something it cannot send), which bench 5 reports as "n/a".
+:class:`StreamProfile` uses the streaming-send API of issue 3: a profile's
+``messageReceived`` may return an ``IBodyProducer`` and beepy sends what it
+produces as the ``RPY`` body.  A beepy without it answers ``ERR`` (the
+profile returned something it cannot send), which bench 5 reports as "n/a".
+
+:class:`AnswerStreamProfile` sends the same octets as ``ANS`` messages of
+64 KiB from an asynchronous iterable, which beepy already accepts: bench 5
+measures it too, to show whether that path holds back or buffers.
 """
 
 import io
@@ -15,7 +19,7 @@ from twisted.web.client import FileBodyProducer
 
 from beepy import Profile, ProfileFactory
 
-from common import STREAM_URI
+from common import STREAM_ANS_URI, STREAM_URI
 
 #: One block of the pattern the generated body repeats.
 _BLOCK = bytes(range(256)) * 256
@@ -61,3 +65,21 @@ class StreamProfile(Profile):
 class StreamFactory(ProfileFactory):
     uri = STREAM_URI
     profile = StreamProfile
+
+
+async def _answers(size):
+    left = size
+    while left:
+        chunk = _BLOCK[: min(left, len(_BLOCK))]
+        left -= len(chunk)
+        yield chunk
+
+
+class AnswerStreamProfile(Profile):
+    def messageReceived(self, message):
+        return _answers(int(message.body))
+
+
+class AnswerStreamFactory(ProfileFactory):
+    uri = STREAM_ANS_URI
+    profile = AnswerStreamProfile
