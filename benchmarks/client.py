@@ -7,8 +7,9 @@ The client side of one benchmark group, run by ``run.py`` in a child process:
 Each ``--server`` is a side: the beepy server first, then its baseline (raw
 TCP or AMP), each in a child process of its own.  The client sets both sides
 up, then measures them in turn, ``reps`` times, so that a drift of the
-machine's speed hits both alike; it keeps each side's best repetition.  It
-reads each server's memory from ``/proc/PID/status`` and prints one
+machine's speed hits both alike; it keeps each side's best repetition, and
+notes the CPU time the server and the client spent on each.  It reads each
+server's memory from ``/proc/PID/status`` and prints one
 ``RESULT {json}`` line: ``{"beep": {...}, "baseline": {...}}``.  A workload
 the library cannot do yet reports ``{"unsupported": reason}`` for its side
 instead of crashing.
@@ -24,6 +25,7 @@ from common import (
     FD_SLACK,
     STREAM_ANS_URI,
     STREAM_URI,
+    cpuSeconds,
     procStatus,
     raiseFileLimit,
     report,
@@ -455,7 +457,11 @@ async def runGroup(reactor, name, sides, p):
     for _ in range(p.get("reps", 1)):
         for label, measure in list(measures.items()):
             try:
-                runs[label].append(await measure())
+                cpu, ownCPU = cpuSeconds(sides[label].pid), time.process_time()
+                result = await measure()
+                result["server_cpu_seconds"] = cpuSeconds(sides[label].pid) - cpu
+                result["client_cpu_seconds"] = time.process_time() - ownCPU
+                runs[label].append(result)
             except Unsupported as e:
                 results[label] = {"unsupported": str(e)}
                 del measures[label]

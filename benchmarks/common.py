@@ -7,6 +7,7 @@ themselves up in their ``main()``.
 """
 
 import json
+import os
 import resource
 import sys
 
@@ -25,6 +26,7 @@ STREAM_ANS_URI = "http://beepy.invalid/profiles/benchmark/STREAM-ANS"
 CONFIGS = {
     "tuned": {"receiveWindow": 1 * MiB, "maxFrameSize": 64 * KiB, "maxMessageSize": 128 * MiB},
     "default": {"maxMessageSize": 128 * MiB},
+    "wide": {"receiveWindow": 16 * MiB, "maxFrameSize": 1 * MiB, "maxMessageSize": 128 * MiB},
 }
 
 #: The file descriptors a process needs beyond its sessions' sockets.
@@ -71,6 +73,18 @@ def procStatus(pid):
             if name in ("VmRSS", "VmHWM"):
                 values[name] = int(rest.split()[0]) * KiB
     return values
+
+
+def cpuSeconds(pid):
+    """
+    The CPU time (user and system) ``pid`` has used, from
+    ``/proc/PID/stat``: steadier than wall-clock time when other work shares
+    the machine, though only to the kernel's tick (usually 10 ms).
+    """
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def resetPeak(pid):
