@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 #: Bench 5's slow reader: the reply's size, the window it advertises, and
 #: its pauses (it stops reading for ``pause_for`` seconds every
 #: ``pause_every`` octets).
-_SLOW_READ = {"window": 256 * KiB, "pause_every": 1 * MiB, "pause_for": 0.005}
+_SLOW_READ = {"window": 256 * KiB, "pause_every": 1 * MiB, "pause_for": 0.02}
 
 #: The workload sizes, full and ``--quick``.
 SIZES = {
