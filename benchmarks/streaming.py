@@ -25,6 +25,16 @@ from common import STREAM_ANS_URI, STREAM_URI
 _BLOCK = bytes(range(256)) * 256
 
 
+def _fresh(size):
+    """
+    ``size`` octets of the pattern in a new object, as a real read returns:
+    a slice of ``_BLOCK`` may be ``_BLOCK`` itself, and a library keeping
+    every chunk would then hold one block, not the reply, hiding what it
+    buffers.
+    """
+    return memoryview(_BLOCK)[:size].tobytes()
+
+
 class GeneratedFile(io.RawIOBase):
     """
     A read-only file of ``size`` octets that exist only as they are read.
@@ -46,7 +56,7 @@ class GeneratedFile(io.RawIOBase):
             size = left
         size = min(size, len(_BLOCK))
         self._position += size
-        return _BLOCK if size == len(_BLOCK) else _BLOCK[:size]
+        return _fresh(size)
 
     def seek(self, offset, whence=io.SEEK_SET):
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
@@ -70,7 +80,7 @@ class StreamFactory(ProfileFactory):
 async def _answers(size):
     left = size
     while left:
-        chunk = _BLOCK[: min(left, len(_BLOCK))]
+        chunk = _fresh(min(left, len(_BLOCK)))
         left -= len(chunk)
         yield chunk
 
