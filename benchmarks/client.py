@@ -307,6 +307,7 @@ async def channels(reactor, side, p):
     else:
         opened = await gathered(echoSender(reactor, side, p) for _ in range(p["channels"]))
     senders = [send for _, send in opened]
+    await concurrently(senders, p["depth"], p["depth"])  # warm-up
 
     async def measure():
         seconds = await concurrently(senders, p["messages"], p["depth"])

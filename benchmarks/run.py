@@ -52,7 +52,7 @@ SIZES = {
         "bulk": {"size": 10 * MiB, "reps": 3, "chunk": 64 * KiB},
         "small": {"body": 100, "messages": 3000, "depth": 100, "reps": 3},
         "latency": {"body": 100, "messages": 1000, "reps": 3},
-        "channels": {"channels": 100, "messages": 20, "depth": 10, "body": 100},
+        "channels": {"channels": 100, "messages": 20, "depth": 10, "body": 100, "reps": 3},
         "sessions": {"sessions": 100, "messages": 10, "body": 100, "reps": 3},
         "idle": {"sessions": 100, "settle": 0.3},
         "slowread": {"size": 64 * MiB, **_SLOW_READ, "settle": 0.3},
