@@ -351,7 +351,7 @@ class BEEPProtocol(Protocol):
             self.transport.write(data)
         for feeder in list(self._feeders):
             feeder.drained()
-        for number in [n for n in self._channels if n not in self._session.channels]:
+        for number in self._session.takeClosed():
             # A profile's channelClosed may call back in here and get first.
             channel = self._channels.pop(number, None)
             if channel is not None:
@@ -537,7 +537,7 @@ class BEEPProtocol(Protocol):
         """
         Whether replies can still go out on channel ``number``.
         """
-        return self._lostReason is None and number in self._session.channels
+        return self._lostReason is None and self._session.isOpen(number)
 
     def _sendReply(self, result, number, msgno):
         if not self._answerable(number):

@@ -21,7 +21,6 @@ from beepy.core.channel import (
     OutgoingMessage,
     Outstanding,
     PartialMessage,
-    Reply,
     seqnoDistance,
 )
 from beepy.core.codec import (
@@ -192,6 +191,7 @@ class Session:
         self._pendingStarts = {}  # number -> (channel-0 msgno, candidates)
         self._pendingCloses = {}  # number -> channel-0 msgno, for the peer's closes
         self._acceptedCloses = set()  # numbers of channels whose close we accepted
+        self._closed = []  # numbers of channels closed, for takeClosed
         # Channels whose window may be due a SEQ: only what they receive, a
         # change of window, a resume or a shrinking reply backlog can make
         # one due, so the others need no look.
@@ -213,6 +213,20 @@ class Session:
 
     def channelProfile(self, number):
         return self._channel(number).profile
+
+    def isOpen(self, number):
+        """
+        Whether channel ``number`` is open (cheaper than :attr:`channels`).
+        """
+        return number in self._channels
+
+    def takeClosed(self):
+        """
+        :return: the numbers of the channels closed since the last call, so
+            that the caller can settle what it keeps for them.
+        """
+        closed, self._closed = self._closed, []
+        return closed
 
     def isBusy(self, number):
         """
@@ -645,7 +659,7 @@ class Session:
         """
         reply = channel.replies.get(msgno)
         if reply is None:
-            reply = channel.replies[msgno] = Reply()
+            reply = channel.awaitReply(msgno)
         reply.style = "RPY"
         self._completeReply(channel, msgno, reply, frameType, payload, onSent)
 
@@ -684,14 +698,17 @@ class Session:
     def _releaseReplies(self, channel):
         """
         Move queued replies to the channel's outgoing queue in the order their
-        ``MSG``\\ s arrived (RFC 3080 section 2.6.1).  Dicts keep insertion
-        order, so the first entry of ``channel.replies`` is the oldest.
+        ``MSG``\\ s arrived (RFC 3080 section 2.6.1): the oldest reply not yet
+        wholly released goes first, and a later one only once it is complete.
         """
-        for reply in channel.replies.values():
+        unreleased = channel.unreleased
+        while unreleased:
+            reply = unreleased[0]
             while reply.queued:
                 channel.outgoing.append(reply.queued.popleft())
             if not reply.complete:
                 break
+            unreleased.popleft()
 
     # -- Internals: receiving --------------------------------------------
 
@@ -761,7 +778,7 @@ class Session:
                     f"MSG {frame.msgno} on channel {frame.channel} reuses a message "
                     f"number still awaiting our reply"
                 )
-            channel.replies[frame.msgno] = Reply()
+            channel.awaitReply(frame.msgno)
             channel.partial = PartialMessage(self._messageLimit(channel))
         reply = channel.replies.get(frame.msgno)
         if reply is None or reply.complete:
@@ -865,7 +882,7 @@ class Session:
                         f"MSG {frame.msgno} on channel {frame.channel} reuses a message "
                         f"number still awaiting our reply"
                     )
-                channel.replies[frame.msgno] = Reply()
+                channel.awaitReply(frame.msgno)
         else:
             outstanding = self._outstandingFor(channel, frame)
             if frame.type is ANS:
@@ -1056,6 +1073,7 @@ class Session:
         Remove a closed channel, remembering its number for a while.
         """
         channel = self._channels.pop(number)
+        self._closed.append(number)
         if number in self._acceptedCloses:
             # The peer's <ok /> to our close crossed its own close, which we
             # accepted: nothing more will pass on the channel, so answer now.

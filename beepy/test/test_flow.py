@@ -22,7 +22,7 @@ from beepy.core.events import (
     MessageReceived,
     ReplyReceived,
 )
-from beepy.core.frames import DataFrame, FrameType, SeqFrame
+from beepy.core.frames import FrameType, SeqFrame
 from beepy.core.session import Role
 from beepy.interfaces import IFrameReceiver
 from beepy.profiles.echo import ECHO_URI, EchoFactory

@@ -24,7 +24,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from beepy import BEEPClientFactory, BEEPError, BEEPServerFactory, ReplyCode
 from beepy.core import events
 from beepy.core.errors import BEEPError as CoreBEEPError
-from beepy.core.management import Greeting, Ok, ProfileElement
+from beepy.core.management import Greeting, ProfileElement
 from beepy.core.mime import Message
 from beepy.core.sasl.blob import COMPLETE, Blob, parseBlob
 from beepy.core.sasl.crammd5 import CramMD5Server

@@ -2131,7 +2131,7 @@ class ReviewRegressionTests(SessionTestCase):
         formed (RFC 3080 section 2.2.2.1).
         """
         peer = ScriptedPeer(LISTENER)
-        number = peer.session.startChannel([URI])
+        peer.session.startChannel([URI])
         peer.read()
         events = peer.deliver(peer.frame(ANS, 0, 1, managementPayload(ProfileElement(URI)), ansno=0))
         self.assertViolated(peer, events, "channel 0")
