@@ -111,6 +111,7 @@ class BEEPProtocol(Protocol):
         self._registered = False  # as the transport's producer
         self._dispatching = False
         self._feeders = set()  # PayloadFeeders of streamed bodies
+        self._drainWaiters = []  # (channel number, Deferred) for _whenDrained
         self.peerGreeting = None
 
     # -- Public API -------------------------------------------------------
@@ -327,6 +328,7 @@ class BEEPProtocol(Protocol):
             self._channels.pop(number)._closed(reason, clean=False)
         for feeder in list(self._feeders):
             feeder.sessionEnded()
+        self._checkDrained()
         while self._closeNotifications:
             self._closeNotifications.pop().callback(reason.value)
 
@@ -351,6 +353,8 @@ class BEEPProtocol(Protocol):
             self.transport.write(data)
         for feeder in list(self._feeders):
             feeder.drained()
+        if self._drainWaiters:
+            self._checkDrained()
         for number in self._session.takeClosed():
             # A profile's channelClosed may call back in here and get first.
             channel = self._channels.pop(number, None)
@@ -578,11 +582,42 @@ class BEEPProtocol(Protocol):
         sink = _AnswerSink(self, number, msgno)
         try:
             sink.answer(first)
-            async for answer in iterator:
+            # Take the next answer only once the peer has taken most of the
+            # earlier ones, so a long stream is never held whole.
+            while await self._whenDrained(number):
+                try:
+                    answer = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
                 sink.answer(answer)
         except Exception:
             self._log.failure("answers on channel {channel} failed midway", channel=number)
         sink.finish()
+
+    def _whenDrained(self, number):
+        """
+        :return: a ``Deferred`` firing with ``True`` once no more than the
+            session's ``streamBuffer`` of our replies waits on channel
+            ``number``, or with ``False`` if the channel or session ends
+            first.
+        """
+        if not self._answerable(number):
+            return defer.succeed(False)
+        if self._session.replyBacklog(number) <= self._session.config.streamBuffer:
+            return defer.succeed(True)
+        waiter = defer.Deferred()
+        self._drainWaiters.append((number, waiter))
+        return waiter
+
+    def _checkDrained(self):
+        waiting, self._drainWaiters = self._drainWaiters, []
+        for number, waiter in waiting:
+            if not self._answerable(number):
+                waiter.callback(False)
+            elif self._session.replyBacklog(number) <= self._session.config.streamBuffer // 2:
+                waiter.callback(True)
+            else:
+                self._drainWaiters.append((number, waiter))
 
     def _sendError(self, failure, number, msgno):
         if not self._answerable(number):

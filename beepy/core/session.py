@@ -220,6 +220,14 @@ class Session:
         """
         return number in self._channels
 
+    def replyBacklog(self, number):
+        """
+        Octets of our replies on channel ``number`` not yet framed: a source
+        of many answers should wait while this is large.
+        """
+        channel = self._channels.get(number)
+        return channel.replyBacklog if channel is not None else 0
+
     def takeClosed(self):
         """
         :return: the numbers of the channels closed since the last call, so

@@ -711,3 +711,40 @@ class BoundedBufferingTests(SynchronousTestCase):
                 peer.session.pauseChannel(number)
                 held = 0
                 peer.read()
+
+
+class AnswerStreamTests(SynchronousTestCase):
+    def test_answersPulledAsTheyLeave(self):
+        """
+        A profile answering with a long iterable has it read only as its
+        answers leave: while our transport is paused, no more than about
+        ``streamBuffer`` of answers is taken from it.
+        """
+        pulled = []
+
+        def answers():
+            for i in range(200):
+                pulled.append(i)
+                yield b"a" * 10000
+
+        class Many(Profile):
+            def messageReceived(self, message):
+                return answers()
+
+        class ManyFactory(ProfileFactory):
+            uri = "urn:test:many"
+            profile = Many
+
+        config = SessionConfig(streamBuffer=50000)
+        client, server, pump = connectedSessions([ManyFactory()], config=config)
+        pump.flush()
+        opening = client.openChannel(ManyFactory.uri)
+        pump.flush()
+        channel = self.successResultOf(opening)
+        server.pauseProducing()
+        reply = channel.sendMessage(b"go")
+        pump.flush()
+        self.assertLessEqual(len(pulled), 50000 // 10000 + 2)
+        server.resumeProducing()
+        pump.flush()
+        self.assertEqual(len(self.successResultOf(reply)), 200)
