@@ -57,6 +57,9 @@ __all__ = ["PayloadStream", "Role", "Session", "SessionConfig"]
 
 MSG, RPY, ERR, ANS, NUL = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.ANS, FrameType.NUL
 
+#: The frame types that end our reply to a ``MSG``.
+_FINAL_REPLIES = frozenset((RPY, ERR, NUL))
+
 #: The empty MIME header block some peers (Vortex) put in a NUL frame.
 _EMPTY_ENTITY = b"\r\n"
 
@@ -604,6 +607,8 @@ class Session:
             channel.replyBacklog -= size
         if not more:
             channel.outgoing.popleft()
+            if message.type in _FINAL_REPLIES:
+                del channel.replies[message.msgno]
             if message.onSent is not None:
                 message.onSent()
         return bool(channel.outgoing)
@@ -674,15 +679,10 @@ class Session:
     def _completeReply(self, channel, msgno, reply, frameType, payload, onSent=None, complete=True):
         """
         Queue the last reply to ``msgno``: no other may follow it, though a
-        streamed one (not ``complete``) has more payload to come.
+        streamed one (not ``complete``) has more payload to come.  Once its
+        final frame is out, the ``MSG`` is settled (see :meth:`_sendFrame`).
         """
-
-        def sent():
-            channel.replies.pop(msgno, None)
-            if onSent is not None:
-                onSent()
-
-        message = OutgoingMessage(frameType, msgno, payload, onSent=sent, complete=complete)
+        message = OutgoingMessage(frameType, msgno, payload, onSent=onSent, complete=complete)
         reply.queued.append(message)
         reply.complete = True
         channel.replyBacklog += message.buffered
