@@ -24,6 +24,8 @@ STREAM_ANS_URI = "http://beepy.invalid/profiles/benchmark/STREAM-ANS"
 #: The session settings every BEEP benchmark uses, on both ends, by name.
 #: ``maxMessageSize`` is raised so the bulk message is accepted whole.
 CONFIGS = {
+    # beepy's own defaults since the flow-control work; spelled out so the header
+    # says what ran whatever the defaults become.
     "tuned": {"receiveWindow": 1 * MiB, "maxFrameSize": 64 * KiB, "maxMessageSize": 128 * MiB},
     "default": {"maxMessageSize": 128 * MiB},
     "wide": {"receiveWindow": 16 * MiB, "maxFrameSize": 1 * MiB, "maxMessageSize": 128 * MiB},

@@ -83,7 +83,7 @@ class SessionConfig:
     :ivar receiveWindow: the window we advertise on every channel (RFC 3081),
         unless a channel is given its own; also the largest frame payload we
         accept.  What a peer can make us buffer on a channel is bounded by
-        it.  RFC 3081's 4096 octets cost a round trip per 4 KiB; 256 KiB
+        it.  RFC 3081's 4096 octets cost a round trip per 4 KiB; 1 MiB
         keeps a loopback or LAN transfer from waiting on ``SEQ`` frames.
     :ivar maxFrameSize: the largest frame payload we send (also bounded by
         the peer's window).  Channels take turns a frame at a time, so this
@@ -98,8 +98,8 @@ class SessionConfig:
         writer should wait (see :attr:`PayloadStream.buffered`).
     """
 
-    receiveWindow: int = 256 * 1024
-    maxFrameSize: int = 32 * 1024
+    receiveWindow: int = 1024 * 1024
+    maxFrameSize: int = 64 * 1024
     maxMessageSize: int = 16 * 1024 * 1024
     maxChannels: int = 256
     maxHeaderLength: int = DEFAULT_MAX_HEADER_LENGTH

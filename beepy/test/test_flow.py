@@ -522,15 +522,15 @@ class TwistedFlowTests(SynchronousTestCase):
         [profile] = factory.profiles
         profile.channel.pauseProducing()
         replies = [channel.sendMessage(b"m%d" % i) for i in range(3)]
-        big = channel.sendMessage(b"B" * 1000000)
+        big = channel.sendMessage(b"B" * 3000000)
         self.pump.flush()
         self.assertEqual(profile.received, [])
         core = self.server._session._channels[channel.number]
         self.assertLessEqual(core.receiveSeqno, core.receiveWindow)
-        self.assertLess(core.receiveWindow, 1000000)
+        self.assertLess(core.receiveWindow, 3000000)
         profile.channel.resumeProducing()
         self.pump.flush()
-        self.assertEqual(profile.received, [b"m0", b"m1", b"m2", b"B" * 1000000])
+        self.assertEqual(profile.received, [b"m0", b"m1", b"m2", b"B" * 3000000])
         self.assertEqual([self.successResultOf(r).body for r in replies], [b"ok:m0", b"ok:m1", b"ok:m2"])
         self.successResultOf(big)
 
