@@ -166,7 +166,7 @@ class Channel:
         profile factory may call it before the channel opens; a shrink takes
         effect as the peer uses what it was already granted.
         """
-        if self.number in self.session._session.channels:
+        if self.session._session.isOpen(self.number):
             self._command(lambda core: core.setReceiveWindow(self.number, size))
         else:
             self._requestedWindow = size
@@ -230,7 +230,7 @@ class Channel:
         return self.session._send(command)
 
     def _isOpenInSession(self):
-        return self._closedReason is None and self.number in self.session._session.channels
+        return self._closedReason is None and self.session._session.isOpen(self.number)
 
     def _holds(self):
         """

@@ -39,7 +39,7 @@ def connectBEEP(endpoint, profiles=(), startTLS=None, **factoryArguments):
 
 def _secure(session, request):
     def failed(failure):
-        session._loseConnection()
+        session.disconnect()
         return failure
 
     return requestTLS(session, request).addErrback(failed)

@@ -20,6 +20,8 @@ class _BEEPFactory(Factory):
     :param config: the session's :class:`beepy.core.session.SessionConfig`.
     :param features: the greeting's ``features`` attribute, if any.
     :param localize: the greeting's ``localize`` attribute, if any.
+    :param sasl: a :class:`beepy.sasl.SASLPolicy` to offer SASL mechanisms
+        (and guard the profiles it says need authentication), or ``None``.
     :param tls: a :class:`beepy.tls.TLSPolicy` to offer TLS and answer the
         peer's requests for it; without one, TLS is not offered (a session
         may still ask the peer for it).
@@ -36,6 +38,7 @@ class _BEEPFactory(Factory):
         config=SessionConfig(),
         features=None,
         localize=None,
+        sasl=None,
         tls=None,
         clock=None,
     ):
@@ -43,6 +46,13 @@ class _BEEPFactory(Factory):
         for profile in self.profiles:
             if not IProfileFactory.providedBy(profile):
                 raise TypeError(f"{profile!r} does not provide IProfileFactory")
+        self.sasl = sasl
+        if sasl is not None:
+            from beepy.sasl.server import AuthenticationGuard, SASLProfileFactory
+
+            self.profiles = [SASLProfileFactory(sasl, name) for name in sasl.mechanisms] + [
+                AuthenticationGuard(sasl, profile) for profile in self.profiles
+            ]
         uris = [profile.uri for profile in self.profiles]
         if len(set(uris)) != len(uris):
             raise ValueError("two profile factories share a URI")
@@ -55,6 +65,7 @@ class _BEEPFactory(Factory):
     def buildProtocol(self, addr):
         protocol = self.protocol(self.role, self.profiles, self.config, self.features, self.localize)
         protocol.factory = self
+        protocol.saslPolicy = self.sasl
         protocol.tlsPolicy = self.tls
         protocol.clock = self.clock
         return protocol

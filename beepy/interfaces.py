@@ -10,7 +10,7 @@ messages that arrive on that channel.
 
 from zope.interface import Attribute, Interface
 
-__all__ = ["IFrameReceiver", "IProfileFactory", "IProfile"]
+__all__ = ["IBEEPAvatar", "IFrameReceiver", "IProfileFactory", "IProfile"]
 
 
 class IProfileFactory(Interface):
@@ -96,3 +96,11 @@ class IFrameReceiver(Interface):
             and ``payload``.  The first frame of a message starts with its
             MIME headers.
         """
+
+
+class IBEEPAvatar(Interface):
+    """
+    What a ``twisted.cred`` realm returns for a session that authenticated
+    with SASL (see :mod:`beepy.sasl`); it becomes the session's ``avatar``.
+    Realms may return any object providing it.
+    """

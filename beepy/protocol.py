@@ -99,6 +99,12 @@ class BEEPProtocol(Protocol):
     _log = Logger()
     _producing = False  # registered with the transport as its producer
 
+    #: The :class:`beepy.sasl.SASLPolicy` of a listener offering SASL (set by
+    #: the factory), or ``None``.
+    saslPolicy = None
+    #: The :class:`beepy.sasl.Authentication` once SASL succeeded, or ``None``.
+    authentication = None
+
     def __init__(self, role, profiles=(), config=SessionConfig(), features=None, localize=None):
         self._profileFactories = {factory.uri: factory for factory in profiles}
         self._session = Session(role, list(self._profileFactories), config, features, localize)
@@ -111,8 +117,10 @@ class BEEPProtocol(Protocol):
         self._refusal = None
         self._lostReason = None
         self._writePaused = False
+        self._registered = False  # as the transport's producer
         self._dispatching = False
         self._feeders = set()  # PayloadFeeders of streamed bodies
+        self._drainWaiters = []  # (channel number, Deferred) for _whenDrained
         self.peerGreeting = None
 
     # -- Public API -------------------------------------------------------
@@ -213,6 +221,53 @@ class BEEPProtocol(Protocol):
         gathered.addErrback(lambda failure: failure.value.subFailure)
         return gathered.addCallback(lambda _: self._release(code, text))
 
+    @property
+    def authenticatedId(self):
+        """
+        Who the peer authenticated as with SASL (a ``str``), or ``None``.
+        """
+        return self.authentication.authenticatedId if self.authentication else None
+
+    @property
+    def authorizationId(self):
+        """
+        Who the peer acts as after SASL (a ``str``), or ``None``.
+        """
+        return self.authentication.authorizationId if self.authentication else None
+
+    @property
+    def avatar(self):
+        """
+        The ``twisted.cred`` avatar of the authenticated peer (listener
+        side), or ``None``.
+        """
+        return self.authentication.avatar if self.authentication else None
+
+    def authenticate(self, mechanism=None, **credentials):
+        """
+        Authenticate to the peer with SASL; see
+        :func:`beepy.sasl.authenticate`.
+
+        :return: a ``Deferred`` firing with the
+            :class:`beepy.sasl.Authentication`, or failing with the peer's
+            :class:`beepy.BEEPError`.
+        """
+        from beepy.sasl.client import authenticate
+
+        return authenticate(self, mechanism, **credentials)
+
+    def disconnect(self):
+        """
+        Drop the connection without a release: after a refusal, a protocol
+        violation, or too many failed authentications.  Pending frames are
+        still written first.
+        """
+        if self._registered:
+            # TLS shuts down only once no producer is registered.
+            self._registered = False
+            self.transport.unregisterProducer()
+        self.transport.loseConnection()
+
     def releaseRequested(self, code, text):
         """
         The peer asks to release the session.  Override to decide otherwise.
@@ -231,7 +286,7 @@ class BEEPProtocol(Protocol):
         if setNoDelay is not None:
             setNoDelay(True)
         self.transport.registerProducer(self, True)
-        self._producing = True
+        self._registered = True
         self._prepareGreeting()
         self._session.greet()
         self._flush()
@@ -281,6 +336,7 @@ class BEEPProtocol(Protocol):
             self._channels.pop(number)._closed(reason, clean=False)
         for feeder in list(self._feeders):
             feeder.sessionEnded()
+        self._checkDrained()
         while self._closeNotifications:
             self._closeNotifications.pop().callback(reason.value)
 
@@ -305,24 +361,16 @@ class BEEPProtocol(Protocol):
             self.transport.write(data)
         for feeder in list(self._feeders):
             feeder.drained()
-        for number in [n for n in self._channels if n not in self._session.channels]:
+        if self._drainWaiters:
+            self._checkDrained()
+        for number in self._session.takeClosed():
             # A profile's channelClosed may call back in here and get first.
             channel = self._channels.pop(number, None)
             if channel is not None:
                 channel._closed(Failure(error.ConnectionDone(f"channel {number} closed")), clean=True)
         if self._session.released:
-            self._loseConnection()
+            self.disconnect()
         self._tlsFlushed()
-
-    def _loseConnection(self):
-        """
-        Close the connection, unregistering first: a TLS transport closes
-        only once its producer is gone, and the session is one.
-        """
-        if self._producing:
-            self._producing = False
-            self.transport.unregisterProducer()
-        self.transport.loseConnection()
 
     def _release(self, code, text):
         try:
@@ -360,7 +408,7 @@ class BEEPProtocol(Protocol):
         waiters, self._greetingWaiters = self._greetingWaiters, []
         for waiter in waiters:
             waiter.errback(event.error)
-        self._loseConnection()
+        self.disconnect()
 
     def _channelStartRequested(self, event):
         answered = defer.Deferred.fromCoroutine(self._answerStart(event))
@@ -503,7 +551,7 @@ class BEEPProtocol(Protocol):
         """
         Whether replies can still go out on channel ``number``.
         """
-        return self._lostReason is None and number in self._session.channels
+        return self._lostReason is None and self._session.isOpen(number)
 
     def _sendReply(self, result, number, msgno):
         if not self._answerable(number):
@@ -544,11 +592,42 @@ class BEEPProtocol(Protocol):
         sink = _AnswerSink(self, number, msgno)
         try:
             sink.answer(first)
-            async for answer in iterator:
+            # Take the next answer only once the peer has taken most of the
+            # earlier ones, so a long stream is never held whole.
+            while await self._whenDrained(number):
+                try:
+                    answer = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
                 sink.answer(answer)
         except Exception:
             self._log.failure("answers on channel {channel} failed midway", channel=number)
         sink.finish()
+
+    def _whenDrained(self, number):
+        """
+        :return: a ``Deferred`` firing with ``True`` once no more than the
+            session's ``streamBuffer`` of our replies waits on channel
+            ``number``, or with ``False`` if the channel or session ends
+            first.
+        """
+        if not self._answerable(number):
+            return defer.succeed(False)
+        if self._session.replyBacklog(number) <= self._session.config.streamBuffer:
+            return defer.succeed(True)
+        waiter = defer.Deferred()
+        self._drainWaiters.append((number, waiter))
+        return waiter
+
+    def _checkDrained(self):
+        waiting, self._drainWaiters = self._drainWaiters, []
+        for number, waiter in waiting:
+            if not self._answerable(number):
+                waiter.callback(False)
+            elif self._session.replyBacklog(number) <= self._session.config.streamBuffer // 2:
+                waiter.callback(True)
+            else:
+                self._drainWaiters.append((number, waiter))
 
     def _sendError(self, failure, number, msgno):
         if not self._answerable(number):
@@ -595,7 +674,7 @@ class BEEPProtocol(Protocol):
         self._log.error(
             "Terminating the BEEP session with {peer}: {error}", peer=self._peer(), error=event.error
         )
-        self._loseConnection()
+        self.disconnect()
 
     def _peer(self):
         try:
@@ -668,12 +747,19 @@ class BEEPProtocol(Protocol):
             self._tlsActive()
 
     def _prepareGreeting(self):
+        """
+        Choose what the greeting offers, at connection and after a tuning
+        reset: TLS where it can start (alone while the TLS policy requires
+        it), SASL mechanisms as the SASL policy says.
+        """
         if isTLSTransport(self.transport):
             self.isSecure = True
         offered = self._offeredProfiles()
         if TLS_URI in offered:
             self._profileFactories.setdefault(TLS_URI, TLSProfileFactory())
         self._session.offerProfiles(offered)
+        if self.saslPolicy is not None:
+            self._session.withhold(self.saslPolicy.withheldProfiles(self, offered))
 
     def _offeredProfiles(self):
         """
@@ -712,7 +798,9 @@ class BEEPProtocol(Protocol):
             feeder.sessionEnded()
         self.peerGreeting = None
         self._tlsActive()
-        self._session.reset(self._offeredProfiles())
+        self._session.reset()
+        self._prepareGreeting()
+        self._session.greet()
         self._flush()
 
     @staticmethod

@@ -129,4 +129,4 @@ class PayloadFeeder:
             "cannot abort a message",
             failure,
         )
-        self._session._loseConnection()
+        self._session.disconnect()

@@ -8,6 +8,12 @@ when ``beep`` is chosen, then calls :func:`makeService` with the parsed
 
     twistd -n beep --listen tcp:10288 --listen unix:/run/beep.sock
 
+With ``--auth`` (any ``twisted.cred`` checker plugin, as in other twistd
+plugins) it offers SASL too, and the echo and sink profiles then need an
+authenticated session::
+
+    twistd -n beep --auth memory:bob:secret --sasl-mechanisms SCRAM-SHA-256,CRAM-MD5
+
 Sessions may be secured with the TLS profile: with the certificate of
 ``--tls-cert``, or else with a self-signed one made at start-up.
 """
@@ -15,6 +21,9 @@ Sessions may be secured with the TLS profile: with the certificate of
 from cryptography import x509
 from OpenSSL import crypto
 from twisted.application import service, strports
+from twisted.cred import strcred
+from twisted.cred.credentials import IAnonymous, IUsernameHashedPassword, IUsernamePassword
+from twisted.cred.portal import Portal
 from twisted.internet import endpoints, ssl
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
@@ -24,8 +33,9 @@ from zope.interface import implementer
 
 from beepy.certificates import fingerprint, selfSignedCertificate
 from beepy.factory import BEEPServerFactory
-from beepy.profiles.echo import EchoFactory
-from beepy.profiles.sink import SinkFactory
+from beepy.profiles.echo import ECHO_URI, EchoFactory
+from beepy.profiles.sink import SINK_URI, SinkFactory
+from beepy.sasl import MECHANISMS, AvatarIdRealm, SASLPolicy, normaliseChecker
 from beepy.tls import TLSPolicy
 
 __all__ = ["DEFAULT_LISTEN", "Options", "makeService"]
@@ -123,29 +133,52 @@ def _tlsPolicy(options):
     )
 
 
-class Options(usage.Options, _TLSOptions):
+class Options(usage.Options, strcred.AuthOptionMixin, _TLSOptions):
     """
     Command-line options for ``twistd beep``.
 
     After :meth:`parseOptions`, ``self["listen"]`` is the list of server
-    endpoint descriptions to listen on, in the order given; for the TLS
-    options, see :class:`_TLSOptions`.
+    endpoint descriptions to listen on, in the order given;
+    ``self["credCheckers"]`` the checkers ``--auth`` made (from
+    :class:`twisted.cred.strcred.AuthOptionMixin`), and ``self["sasl"]``
+    the :class:`beepy.sasl.SASLPolicy` built from them, or ``None``; for
+    the TLS options, see :class:`_TLSOptions`.
     """
 
     synopsis = (
-        "[--listen ENDPOINT ...] [--tls-cert PEM [--tls-key PEM]] [--tls-ca PEM] [--require-tls]"
+        "[--listen ENDPOINT ...] [--auth CHECKER ... [--sasl-mechanisms NAMES]] "
+        "[--tls-cert PEM [--tls-key PEM]] [--tls-ca PEM] [--require-tls]"
     )
     longdesc = (
         "Run a BEEP (RFC 3080/3081) server offering the echo and sink profiles, and "
         "TLS to secure sessions. "
         "ENDPOINT is a Twisted server endpoint description, such as "
         "tcp:10288, tcp:10288:interface=127.0.0.1, tcp6:10288 or unix:/path/to/socket; "
-        "ssl:10289:privateKey=key.pem:certKey=cert.pem runs TLS from the first byte."
+        "ssl:10289:privateKey=key.pem:certKey=cert.pem runs TLS from the first byte. "
+        "With --auth, SASL is offered and the profiles need authentication; "
+        "PLAIN is only offered once the session is secured with TLS."
     )
+    supportedInterfaces = (IUsernamePassword, IUsernameHashedPassword, IAnonymous)
 
     def __init__(self):
         super().__init__()
         self["listen"] = []
+        self["credCheckers"] = []
+        self["sasl-mechanisms"] = None
+        self["sasl"] = None
+
+    def opt_sasl_mechanisms(self, names):
+        """
+        Comma-separated SASL mechanisms to offer (default: all that the
+        --auth checkers can check).
+        """
+        mechanisms = [name.strip().upper() for name in names.split(",") if name.strip()]
+        unknown = [name for name in mechanisms if name not in MECHANISMS]
+        if unknown or not mechanisms:
+            raise usage.UsageError(
+                f"unknown SASL mechanisms {unknown}; choose from {', '.join(MECHANISMS)}"
+            )
+        self["sasl-mechanisms"] = mechanisms
 
     def opt_listen(self, description):
         """
@@ -159,6 +192,27 @@ class Options(usage.Options, _TLSOptions):
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
         self._checkTLSOptions()
+        if self["credCheckers"]:
+            self["sasl"] = _buildPolicy(self["credCheckers"], self["sasl-mechanisms"])
+        elif self["sasl-mechanisms"] is not None:
+            raise usage.UsageError("--sasl-mechanisms needs --auth")
+
+
+def _buildPolicy(checkers, mechanisms):
+    """
+    The SASL policy of ``twistd beep --auth``: a portal over the checkers
+    (``--auth memory:`` ones keyed by bytes, as protocols need), the avatar
+    being the avatar id, and the echo and sink profiles for authenticated
+    sessions only.
+
+    :raises twisted.python.usage.UsageError: if a mechanism asked for has no
+        checker.
+    """
+    portal = Portal(AvatarIdRealm(), [normaliseChecker(checker) for checker in checkers])
+    try:
+        return SASLPolicy(portal, mechanisms, requireAuthentication=[ECHO_URI, SINK_URI])
+    except ValueError as e:
+        raise usage.UsageError(str(e)) from e
 
 
 def _checkEndpoint(description):
@@ -221,7 +275,9 @@ def _buildFactory(options):
     :param options: the parsed :class:`Options`.
     :return: a :class:`beepy.factory.BEEPServerFactory`.
     """
-    return BEEPServerFactory(profiles=[EchoFactory(), SinkFactory()], tls=_tlsPolicy(options))
+    return BEEPServerFactory(
+        profiles=[EchoFactory(), SinkFactory()], sasl=options.get("sasl"), tls=_tlsPolicy(options)
+    )
 
 
 def makeService(options, reactor=None):

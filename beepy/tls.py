@@ -46,6 +46,10 @@ DEFAULT_TLS_TIMEOUT = 30.0
 
 _log = Logger()
 
+#: RFC 3080 section 4.1: "once any SASL negotiation is successful, a
+#: transport security profile must not begin its underlying negotiation".
+_AFTER_SASL = "TLS cannot begin once SASL has authenticated the session"
+
 
 class TLSTimeout(Exception):
     """
@@ -354,6 +358,8 @@ def requestTLS(session, request):
     """
     if session.isSecure:
         return defer.fail(LocalProtocolError("the session is already secured"))
+    if session.authentication is not None:
+        return defer.fail(LocalProtocolError(_AFTER_SASL))
     if session._tlsNegotiation is not None:
         return defer.fail(LocalProtocolError("a TLS negotiation is already under way"))
     greeted = session.whenGreeted()
@@ -407,6 +413,8 @@ async def _answer(session, event):
             raise BEEPError(ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "TLS is not offered")
         if session._tlsNegotiation is not None:
             raise BEEPError(ReplyCode.ACTION_NOT_TAKEN, "a TLS negotiation is already under way")
+        if session.authentication is not None:
+            raise BEEPError(ReplyCode.REQUESTED_ACTION_NOT_TAKEN, _AFTER_SASL)
         if not await defer.maybeDeferred(policy.acceptTLS, session, serverName):
             raise BEEPError(ReplyCode.SERVICE_NOT_AVAILABLE, "TLS denied")
         chosen = await defer.maybeDeferred(policy.certificateFor, session, serverName)

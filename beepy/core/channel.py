@@ -200,8 +200,9 @@ class Channel:
 
     :ivar profile: the URI the channel runs (``None`` for channel 0).
     :ivar outstanding: our msgno -> :class:`Outstanding`.
-    :ivar replies: received msgno -> :class:`Reply`, in arrival order; the
-        first entry is the only one whose frames may be sent.
+    :ivar replies: received msgno -> :class:`Reply`, until the reply is sent.
+    :ivar unreleased: the same replies, in arrival order, until each is wholly
+        moved to ``outgoing``: the first is the only one whose frames may go.
     :ivar outgoing: messages being framed, strictly one after another.
     :ivar partial: the :class:`PartialMessage` of an incoming ``MSG``, ``RPY``
         or ``ERR`` whose final frame has not arrived, or ``None``.
@@ -215,6 +216,7 @@ class Channel:
         self.nextMsgno = 1 if number == 0 else 0
         self.outstanding = {}
         self.replies = {}
+        self.unreleased = deque()
         self.outgoing = deque()
         self.closing = False  # we asked the peer to close it
         self.acceptedClose = None  # channel-0 msgno of the peer's close we accepted
@@ -257,6 +259,15 @@ class Channel:
         """
         available = seqnoDistance(self.sendSeqno, self.peerWindowEdge)
         return 0 if available >= SEQNO_MODULUS // 2 else available
+
+    def awaitReply(self, msgno):
+        """
+        Note a received ``MSG`` (or the implicit greeting request) that we
+        owe a reply.
+        """
+        reply = self.replies[msgno] = Reply()
+        self.unreleased.append(reply)
+        return reply
 
     def windowUpdate(self):
         """

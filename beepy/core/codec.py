@@ -10,6 +10,8 @@ still processed.  It knows nothing of channels or sequence numbers; those
 rules live in :mod:`beepy.core.session`.
 """
 
+import re
+
 from beepy.core.errors import RemoteProtocolError
 from beepy.core.frames import (
     MAX_CHANNEL,
@@ -47,12 +49,50 @@ def _number(field, name, maximum):
     return value
 
 
+#: A well-formed data frame header, matched in one step; anything else goes
+#: through the field-by-field parse, which says what is wrong.
+_DATA_HEADER = re.compile(
+    rb"(MSG|RPY|ERR|ANS|NUL) ([0-9]{1,10}) ([0-9]{1,10}) ([*.]) ([0-9]{1,10}) ([0-9]{1,10})"
+    rb"(?: ([0-9]{1,10}))?"
+)
+
+
 def _parseHeader(line):
     """
     Parse a header line (without its CRLF).
 
     :return: ``(frame type or None for SEQ, fields)`` where fields are the
         decoded numbers and the ``more`` flag, in header order.
+    """
+    match = _DATA_HEADER.fullmatch(line)
+    if match is not None:
+        keyword, channel, msgno, more, seqno, size, ansno = match.groups()
+        frameType = _KEYWORDS[keyword]
+        if (ansno is None) == (frameType is FrameType.ANS):
+            return _parseFields(line)
+        channel, msgno, seqno, size = int(channel), int(msgno), int(seqno), int(size)
+        if (
+            channel <= MAX_CHANNEL
+            and msgno <= MAX_MSGNO
+            and seqno <= MAX_SEQNO
+            and size <= MAX_SIZE
+            and (ansno is None or int(ansno) <= MAX_RECEIVED_ANSNO)
+        ):
+            return (
+                frameType,
+                channel,
+                msgno,
+                more == b"*",
+                seqno,
+                size,
+                None if ansno is None else int(ansno),
+            )
+    return _parseFields(line)
+
+
+def _parseFields(line):
+    """
+    Parse a header line field by field, naming the first bad one.
     """
     parts = line.split(b" ")
     keyword = parts[0]

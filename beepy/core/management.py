@@ -38,6 +38,8 @@ __all__ = [
     "parseManagement",
     "encodeManagement",
     "errorFromMessage",
+    "parseElement",
+    "errorFromElement",
     "BEEP_XML",
     "MAX_PIGGYBACK",
     "DEFAULT_MAX_XML_SIZE",
@@ -296,6 +298,30 @@ _ELEMENTS = {
     "ready": _ready,
     "proceed": _proceed,
 }
+
+
+def parseElement(data, maxSize=DEFAULT_MAX_XML_SIZE):
+    """
+    Parse XML from a peer with the same hardened parser as channel
+    management, for profiles that carry XML of their own (SASL's
+    ``<blob>``).
+
+    :return: the root element, with ``name``, ``attributes``, ``children``
+        and ``text`` (a list of character data pieces).
+    :raises BEEPError: 500 for XML that is not well formed, too large, or
+        uses declarations.
+    """
+    return _parseXML(data, maxSize)
+
+
+def errorFromElement(element):
+    """
+    The :class:`BEEPError` an ``<error>`` element from :func:`parseElement`
+    stands for.
+
+    :raises BEEPError: 501 if it breaks the DTD.
+    """
+    return _error(element)
 
 
 def parseManagement(data, maxSize=DEFAULT_MAX_XML_SIZE):

@@ -12,7 +12,7 @@ acts on the events it returns, calls its commands, and writes what
 
 import collections
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from beepy.core import events
 from beepy.core.channel import (
@@ -21,7 +21,6 @@ from beepy.core.channel import (
     OutgoingMessage,
     Outstanding,
     PartialMessage,
-    Reply,
     seqnoDistance,
 )
 from beepy.core.codec import (
@@ -62,6 +61,9 @@ __all__ = ["PayloadStream", "Role", "Session", "SessionConfig"]
 
 MSG, RPY, ERR, ANS, NUL = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.ANS, FrameType.NUL
 
+#: The frame types that end our reply to a ``MSG``.
+_FINAL_REPLIES = frozenset((RPY, ERR, NUL))
+
 #: The empty MIME header block some peers (Vortex) put in a NUL frame.
 _EMPTY_ENTITY = b"\r\n"
 
@@ -85,7 +87,7 @@ class SessionConfig:
     :ivar receiveWindow: the window we advertise on every channel (RFC 3081),
         unless a channel is given its own; also the largest frame payload we
         accept.  What a peer can make us buffer on a channel is bounded by
-        it.  RFC 3081's 4096 octets cost a round trip per 4 KiB; 256 KiB
+        it.  RFC 3081's 4096 octets cost a round trip per 4 KiB; 1 MiB
         keeps a loopback or LAN transfer from waiting on ``SEQ`` frames.
     :ivar maxFrameSize: the largest frame payload we send (also bounded by
         the peer's window).  Channels take turns a frame at a time, so this
@@ -100,8 +102,8 @@ class SessionConfig:
         writer should wait (see :attr:`PayloadStream.buffered`).
     """
 
-    receiveWindow: int = 256 * 1024
-    maxFrameSize: int = 32 * 1024
+    receiveWindow: int = 1024 * 1024
+    maxFrameSize: int = 64 * 1024
     maxMessageSize: int = 16 * 1024 * 1024
     maxChannels: int = 256
     maxHeaderLength: int = DEFAULT_MAX_HEADER_LENGTH
@@ -206,6 +208,7 @@ class Session:
         self.role = role
         self.config = config
         self.greeting = Greeting(tuple(profiles), features, localize)
+        self._acceptable = frozenset(self.greeting.profiles)
         self.peerGreeting = None
         self.released = False
         self._terminated = False
@@ -220,6 +223,7 @@ class Session:
         self._pendingStarts = {}  # number -> (channel-0 msgno, candidates)
         self._pendingCloses = {}  # number -> channel-0 msgno, for the peer's closes
         self._acceptedCloses = set()  # numbers of channels whose close we accepted
+        self._closed = []  # numbers of channels closed, for takeClosed
         # Channels whose window may be due a SEQ: only what they receive, a
         # change of window, a resume or a shrinking reply backlog can make
         # one due, so the others need no look.
@@ -243,6 +247,28 @@ class Session:
     def channelProfile(self, number):
         return self._channel(number).profile
 
+    def isOpen(self, number):
+        """
+        Whether channel ``number`` is open (cheaper than :attr:`channels`).
+        """
+        return number in self._channels
+
+    def replyBacklog(self, number):
+        """
+        Octets of our replies on channel ``number`` not yet framed: a source
+        of many answers should wait while this is large.
+        """
+        channel = self._channels.get(number)
+        return channel.replyBacklog if channel is not None else 0
+
+    def takeClosed(self):
+        """
+        :return: the numbers of the channels closed since the last call, so
+            that the caller can settle what it keeps for them.
+        """
+        closed, self._closed = self._closed, []
+        return closed
+
     def isBusy(self, number):
         """
         Whether any message is in flight on channel ``number``.
@@ -258,6 +284,17 @@ class Session:
         self._queueReply(
             self._channels[0], 0, RPY, _managementPayload(self.greeting), self._announcer(0)
         )
+
+    def withhold(self, uris):
+        """
+        Leave ``uris`` out of the greeting (call before :meth:`greet`), yet
+        still pass a peer's start of one up as :class:`ChannelStartRequested`,
+        so the application can refuse it with a precise reason (a SASL
+        mechanism that needs an encrypted session: 538) rather than 550.
+        """
+        uris = frozenset(uris)
+        profiles = tuple(uri for uri in self.greeting.profiles if uri not in uris)
+        self.greeting = replace(self.greeting, profiles=profiles)
 
     def refuseSession(self, error):
         """
@@ -609,10 +646,11 @@ class Session:
         The tuning reset, once the transport has negotiated TLS: discard
         every channel, message and sequence number, the unread octets and the
         peer's greeting (RFC 3080 section 9: "discard previously cached
-        information"), then queue a new greeting.
+        information").  Then :meth:`greet` again, as a new session does
+        (after :meth:`offerProfiles` or :meth:`withhold` to change the offer).
 
-        :param profiles: the profile URIs to offer now; by default those
-            offered so far, without the TLS profile.
+        :param profiles: the profile URIs to offer and accept now; by
+            default those offered so far, without the TLS profile.
         """
         if not self._tls.proceeding:
             raise LocalProtocolError("a reset follows only a <proceed />")
@@ -623,17 +661,19 @@ class Session:
         self.__init__(
             self.role, profiles, self.config, self.greeting.features, self.greeting.localize
         )
-        self.greet()
 
     def offerProfiles(self, profiles):
         """
-        Change the profiles our greeting will offer, before :meth:`greet`:
-        a listener that requires TLS offers only the TLS profile at first.
+        Change the profiles our greeting offers, and those a peer may start,
+        before :meth:`greet`: a listener that requires TLS offers only the
+        TLS profile at first.  (:meth:`withhold` leaves profiles out of the
+        greeting but still startable.)
         """
         zero = self._channels[0]
         if zero.announced or 0 in zero.replies:
             raise LocalProtocolError("the greeting has already been queued")
-        self.greeting = Greeting(tuple(profiles), self.greeting.features, self.greeting.localize)
+        self.greeting = replace(self.greeting, profiles=tuple(profiles))
+        self._acceptable = frozenset(profiles)
 
     def _holdOutput(self):
         self._tls.held = True
@@ -869,6 +909,8 @@ class Session:
             channel.replyBacklog -= size
         if not more:
             channel.outgoing.popleft()
+            if message.type in _FINAL_REPLIES:
+                del channel.replies[message.msgno]
             if message.onSent is not None:
                 message.onSent()
         return bool(channel.outgoing)
@@ -932,22 +974,17 @@ class Session:
         """
         reply = channel.replies.get(msgno)
         if reply is None:
-            reply = channel.replies[msgno] = Reply()
+            reply = channel.awaitReply(msgno)
         reply.style = "RPY"
         self._completeReply(channel, msgno, reply, frameType, payload, onSent)
 
     def _completeReply(self, channel, msgno, reply, frameType, payload, onSent=None, complete=True):
         """
         Queue the last reply to ``msgno``: no other may follow it, though a
-        streamed one (not ``complete``) has more payload to come.
+        streamed one (not ``complete``) has more payload to come.  Once its
+        final frame is out, the ``MSG`` is settled (see :meth:`_sendFrame`).
         """
-
-        def sent():
-            channel.replies.pop(msgno, None)
-            if onSent is not None:
-                onSent()
-
-        message = OutgoingMessage(frameType, msgno, payload, onSent=sent, complete=complete)
+        message = OutgoingMessage(frameType, msgno, payload, onSent=onSent, complete=complete)
         reply.queued.append(message)
         reply.complete = True
         channel.replyBacklog += message.buffered
@@ -971,14 +1008,17 @@ class Session:
     def _releaseReplies(self, channel):
         """
         Move queued replies to the channel's outgoing queue in the order their
-        ``MSG``\\ s arrived (RFC 3080 section 2.6.1).  Dicts keep insertion
-        order, so the first entry of ``channel.replies`` is the oldest.
+        ``MSG``\\ s arrived (RFC 3080 section 2.6.1): the oldest reply not yet
+        wholly released goes first, and a later one only once it is complete.
         """
-        for reply in channel.replies.values():
+        unreleased = channel.unreleased
+        while unreleased:
+            reply = unreleased[0]
             while reply.queued:
                 channel.outgoing.append(reply.queued.popleft())
             if not reply.complete:
                 break
+            unreleased.popleft()
 
     # -- Internals: receiving --------------------------------------------
 
@@ -1048,7 +1088,7 @@ class Session:
                     f"MSG {frame.msgno} on channel {frame.channel} reuses a message "
                     f"number still awaiting our reply"
                 )
-            channel.replies[frame.msgno] = Reply()
+            channel.awaitReply(frame.msgno)
             channel.partial = PartialMessage(self._messageLimit(channel))
         reply = channel.replies.get(frame.msgno)
         if reply is None or reply.complete:
@@ -1152,7 +1192,7 @@ class Session:
                         f"MSG {frame.msgno} on channel {frame.channel} reuses a message "
                         f"number still awaiting our reply"
                     )
-                channel.replies[frame.msgno] = Reply()
+                channel.awaitReply(frame.msgno)
         else:
             outstanding = self._outstandingFor(channel, frame)
             if frame.type is ANS:
@@ -1239,8 +1279,7 @@ class Session:
                 ReplyCode.SERVICE_NOT_AVAILABLE,
                 f"no more than {self.config.maxChannels} channels per session",
             )
-        offered = set(self.greeting.profiles)
-        candidates = tuple(profile for profile in start.profiles if profile.uri in offered)
+        candidates = tuple(profile for profile in start.profiles if profile.uri in self._acceptable)
         if not candidates:
             raise BEEPError(
                 ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "all requested profiles are unsupported"
@@ -1257,10 +1296,15 @@ class Session:
             raise BEEPError(ReplyCode.PARAMETER_INVALID, f"channel {number} is not open")
         if number in self._pendingCloses or channel.acceptedClose is not None:
             raise BEEPError(ReplyCode.PARAMETER_INVALID, f"channel {number} is already closing")
-        # Starts we have not answered yet would be answered after our <ok />.
-        if number == 0 and (len(self._channels) > 1 or self._pendingStarts):
+        # RFC 3080 does not ask for the channels to be closed first, and
+        # beepcore-java releases with idle channels open; but nothing in
+        # flight may be lost, and starts we have not answered would be
+        # answered after our <ok />.
+        if number == 0 and (
+            self._pendingStarts or any(c.busy for n, c in self._channels.items() if n)
+        ):
             raise BEEPError(
-                ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "channels are still open on this session"
+                ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "messages are still in flight on this session"
             )
         self._pendingCloses[number] = msgno
         self._events.append(
@@ -1350,6 +1394,7 @@ class Session:
         Remove a closed channel, remembering its number for a while.
         """
         channel = self._channels.pop(number)
+        self._closed.append(number)
         if number in self._acceptedCloses:
             # The peer's <ok /> to our close crossed its own close, which we
             # accepted: nothing more will pass on the channel, so answer now.

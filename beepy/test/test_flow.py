@@ -22,7 +22,7 @@ from beepy.core.events import (
     MessageReceived,
     ReplyReceived,
 )
-from beepy.core.frames import DataFrame, FrameType, SeqFrame
+from beepy.core.frames import FrameType, SeqFrame
 from beepy.core.session import Role
 from beepy.interfaces import IFrameReceiver
 from beepy.profiles.echo import ECHO_URI, EchoFactory
@@ -522,15 +522,15 @@ class TwistedFlowTests(SynchronousTestCase):
         [profile] = factory.profiles
         profile.channel.pauseProducing()
         replies = [channel.sendMessage(b"m%d" % i) for i in range(3)]
-        big = channel.sendMessage(b"B" * 1000000)
+        big = channel.sendMessage(b"B" * 3000000)
         self.pump.flush()
         self.assertEqual(profile.received, [])
         core = self.server._session._channels[channel.number]
         self.assertLessEqual(core.receiveSeqno, core.receiveWindow)
-        self.assertLess(core.receiveWindow, 1000000)
+        self.assertLess(core.receiveWindow, 3000000)
         profile.channel.resumeProducing()
         self.pump.flush()
-        self.assertEqual(profile.received, [b"m0", b"m1", b"m2", b"B" * 1000000])
+        self.assertEqual(profile.received, [b"m0", b"m1", b"m2", b"B" * 3000000])
         self.assertEqual([self.successResultOf(r).body for r in replies], [b"ok:m0", b"ok:m1", b"ok:m2"])
         self.successResultOf(big)
 
@@ -711,3 +711,40 @@ class BoundedBufferingTests(SynchronousTestCase):
                 peer.session.pauseChannel(number)
                 held = 0
                 peer.read()
+
+
+class AnswerStreamTests(SynchronousTestCase):
+    def test_answersPulledAsTheyLeave(self):
+        """
+        A profile answering with a long iterable has it read only as its
+        answers leave: while our transport is paused, no more than about
+        ``streamBuffer`` of answers is taken from it.
+        """
+        pulled = []
+
+        def answers():
+            for i in range(200):
+                pulled.append(i)
+                yield b"a" * 10000
+
+        class Many(Profile):
+            def messageReceived(self, message):
+                return answers()
+
+        class ManyFactory(ProfileFactory):
+            uri = "urn:test:many"
+            profile = Many
+
+        config = SessionConfig(streamBuffer=50000)
+        client, server, pump = connectedSessions([ManyFactory()], config=config)
+        pump.flush()
+        opening = client.openChannel(ManyFactory.uri)
+        pump.flush()
+        channel = self.successResultOf(opening)
+        server.pauseProducing()
+        reply = channel.sendMessage(b"go")
+        pump.flush()
+        self.assertLessEqual(len(pulled), 50000 // 10000 + 2)
+        server.resumeProducing()
+        pump.flush()
+        self.assertEqual(len(self.successResultOf(reply)), 200)

@@ -1266,21 +1266,39 @@ class CloseTests(SessionTestCase):
         self.assertEqual(peer.channelZeroReplies()[-1], (RPY, Ok()))
         self.assertTrue(peer.session.released)
 
-    def test_releaseRefusedWhileChannelsOpen(self):
+    def test_releaseRefusedWhileBusy(self):
         """
-        A release asked while channels are open is refused with 550, and the
-        session goes on.
+        A release asked while a message is in flight is refused with 550,
+        and the session goes on.
         """
         peer = ScriptedPeer(LISTENER)
         channel = peer.openChannel()
+        self.assertEventTypes(
+            peer.deliver(peer.frame(MSG, channel, 0, Message(b"x").toPayload())), MessageReceived
+        )
         self.assertEqual(peer.deliver(peer.request(Close(0, 200))), [])
         peer.read()
         kind, error = peer.channelZeroReplies()[-1]
         self.assertEqual((kind, error.code), (ERR, ReplyCode.REQUESTED_ACTION_NOT_TAKEN))
         self.assertFalse(peer.session.released)
-        self.assertEventTypes(
-            peer.deliver(peer.frame(MSG, channel, 0, Message(b"x").toPayload())), MessageReceived
+        peer.session.sendReply(channel, 0, Message(b"y"))
+        self.assertEqual(len(dataFramesOn(peer.read(), channel)), 1)
+
+    def test_releaseWithIdleChannelsOpen(self):
+        """
+        A release asked while channels are open but idle may be accepted, as
+        beepcore-java expects (it releases with its SASL channel open):
+        RFC 3080 does not ask for the channels to be closed first.
+        """
+        peer = ScriptedPeer(LISTENER)
+        peer.openChannel()
+        self.assertEqual(
+            peer.deliver(peer.request(Close(0, 200))), [ChannelCloseRequested(0, 200)]
         )
+        peer.session.acceptClose(0)
+        peer.read()
+        self.assertEqual(peer.channelZeroReplies()[-1], (RPY, Ok()))
+        self.assertTrue(peer.session.released)
 
     def test_localReleaseWhileChannelsOpen(self):
         """
@@ -2113,7 +2131,7 @@ class ReviewRegressionTests(SessionTestCase):
         formed (RFC 3080 section 2.2.2.1).
         """
         peer = ScriptedPeer(LISTENER)
-        number = peer.session.startChannel([URI])
+        peer.session.startChannel([URI])
         peer.read()
         events = peer.deliver(peer.frame(ANS, 0, 1, managementPayload(ProfileElement(URI)), ansno=0))
         self.assertViolated(peer, events, "channel 0")

@@ -505,6 +505,8 @@ class ResetTests(SessionTestCase):
         pair = self.negotiated()
         for session in (pair.initiator, pair.listener):
             session.reset()
+            self.assertEqual(session.dataToSend(), b"")
+            session.greet()
             self.assertIsNone(session.peerGreeting)
             self.assertEqual(session.channels, {0})
             self.assertFalse(session.tlsProceeding)
@@ -525,6 +527,8 @@ class ResetTests(SessionTestCase):
         pair = self.negotiated()
         pair.initiator.reset([URI])
         pair.listener.reset([URI, OTHER])
+        pair.initiator.greet()
+        pair.listener.greet()
         pair.sent = {pair.initiator: bytearray(), pair.listener: bytearray()}
         pumped = pair.pump()
         self.assertEqual(pumped.initiator, [GreetingReceived(Greeting((URI, OTHER)))])

@@ -9,6 +9,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.error import CannotListenError
 from twisted.internet.testing import EventLoggingObserver, MemoryReactor, RaisingMemoryReactor
 from twisted.logger import formatEvent, globalLogPublisher
+from twisted.python.filepath import FilePath
 from twisted.python.usage import UsageError
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase
@@ -18,6 +19,7 @@ from beepy.core.mime import Message
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
 from beepy.profiles.echo import ECHO_URI
 from beepy.profiles.sink import SINK_URI
+from beepy.sasl import mechanismURI
 from beepy.tap import DEFAULT_LISTEN, Options, makeService
 
 
@@ -260,3 +262,94 @@ class PortRecordingReactor(MemoryReactor):
         listening = RecordingPort(super().listenTCP(port, factory, backlog, interface))
         self.ports.append(listening)
         return listening
+
+
+class AuthTests(SynchronousTestCase):
+    """
+    ``twistd beep --auth ... --sasl-mechanisms ...``: SASL through the
+    checkers of Twisted's ``--auth`` plugins.
+    """
+
+    def connect(self, *arguments):
+        """
+        Start the service for ``arguments`` on a ``MemoryReactor`` and
+        connect a client to a session of its factory, in memory.
+        """
+        reactor = MemoryReactor()
+        service = makeService(parse(*arguments), reactor=reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        [(_, serverFactory, _, _)] = reactor.tcpServers
+        server = serverFactory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 54321))
+        client = BEEPClientFactory().buildProtocol(IPv4Address("TCP", "127.0.0.1", 10288))
+        pump = iosim.connect(
+            server,
+            iosim.FakeTransport(server, isServer=True),
+            client,
+            iosim.FakeTransport(client, isServer=False),
+        )
+        return client, server, pump
+
+    def test_noAuth(self):
+        self.assertIsNone(parse()["sasl"])
+
+    def test_memory(self):
+        """
+        ``--auth memory:`` users (kept as text by the plugin) authenticate;
+        before, the echo profile is refused with 530.
+        """
+        client, server, pump = self.connect("--auth", "memory:bob:secret")
+        self.assertIn(mechanismURI("SCRAM-SHA-256"), client.peerProfiles)
+        self.assertNotIn(mechanismURI("PLAIN"), client.peerProfiles)
+        opening = client.openChannel([ECHO_URI])
+        pump.flush()
+        self.assertEqual(self.failureResultOf(opening).value.code, 530)
+        authenticating = client.authenticate("CRAM-MD5", username="bob", password="secret")
+        pump.flush()
+        self.assertEqual(self.successResultOf(authenticating).authenticatedId, "bob")
+        opening = client.openChannel([ECHO_URI])
+        pump.flush()
+        self.successResultOf(opening)
+        self.assertEqual(server.avatar.avatarId, b"bob")
+
+    def test_file(self):
+        path = FilePath(self.mktemp())
+        path.setContent(b"alice:wonderland\n")
+        client, server, pump = self.connect("--auth", "file:" + path.path)
+        authenticating = client.authenticate(username="alice", password="wonderland")
+        pump.flush()
+        self.assertEqual(self.successResultOf(authenticating).mechanism, "SCRAM-SHA-256")
+
+    def test_mechanisms(self):
+        """
+        ``--sasl-mechanisms`` chooses what is offered, names in any case.
+        """
+        options = parse("--auth", "memory:bob:secret", "--sasl-mechanisms", "cram-md5, SCRAM-SHA-1")
+        self.assertEqual(options["sasl"].mechanisms, ("CRAM-MD5", "SCRAM-SHA-1"))
+        client, server, pump = self.connect(
+            "--auth", "memory:bob:secret", "--sasl-mechanisms", "CRAM-MD5"
+        )
+        self.assertEqual(
+            sorted(client.peerProfiles),
+            sorted([mechanismURI("CRAM-MD5"), ECHO_URI, SINK_URI, TLS_URI]),
+        )
+
+    def test_anonymous(self):
+        client, server, pump = self.connect("--auth", "anonymous")
+        authenticating = client.authenticate(trace="me@example.com")
+        pump.flush()
+        self.assertEqual(self.successResultOf(authenticating).mechanism, "ANONYMOUS")
+
+    def test_badMechanisms(self):
+        """
+        Unknown mechanisms, mechanisms without a checker, and mechanisms
+        without ``--auth`` are usage errors.
+        """
+        self.assertRaises(UsageError, parse, "--auth", "memory:a:b", "--sasl-mechanisms", "KERBEROS")
+        self.assertRaises(UsageError, parse, "--auth", "memory:a:b", "--sasl-mechanisms", "OTP")
+        self.assertRaises(UsageError, parse, "--sasl-mechanisms", "PLAIN")
+
+    def test_helpMentionsAuth(self):
+        help = str(Options())
+        self.assertIn("--auth", help)
+        self.assertIn("--sasl-mechanisms", help)

@@ -12,6 +12,8 @@ certificates made for the test.
 
 from OpenSSL import SSL
 from service_identity import VerificationError
+from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
+from twisted.cred.portal import Portal
 from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import ISSLTransport
@@ -38,6 +40,7 @@ from beepy.core.management import (
 from beepy.core.mime import Message as MIMEMessage
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
 from beepy.profiles.echo import ECHO_URI, EchoFactory
+from beepy.sasl import AvatarIdRealm, ClientCertificateChecker, SASLPolicy, mechanismURI
 from beepy.testing.certificates import CertificateAuthority
 from beepy.tls import TLSPolicy, TLSRequest, TLSTimeout
 
@@ -449,6 +452,19 @@ class RequestTests(SynchronousTestCase):
         securing = pair.client.startTLS(serverName="beep.example")
         self.assertIn("cannot start TLS", str(self.failureResultOf(securing).value))
 
+    def test_notAfterSASL(self):
+        """
+        Once SASL has authenticated a session, TLS may not begin (RFC 3080
+        section 4.1): asking fails, and a request is refused with 550.
+        """
+        pair = InMemory(serverTLS=serverPolicy())
+        pair.client.authentication = pair.server.authentication = object()
+        self.failureResultOf(pair.client.startTLS(), LocalProtocolError)
+        pair.client.authentication = None
+        securing = pair.client.startTLS(serverName="beep.example")
+        pair.pump.flush()
+        self.assertEqual(self.failureResultOf(securing, BEEPError).value.code, 550)
+
     def test_alreadySecure(self):
         pair = InMemory(serverTLS=serverPolicy())
         pair.client.isSecure = True
@@ -547,13 +563,13 @@ class LoopbackTestCase(TestCase):
         self.addCleanup(self.closeAll)
 
     @defer.inlineCallbacks
-    def listen(self, policy, profiles=None, endpoint=None, clock=None):
+    def listen(self, policy, profiles=None, endpoint=None, clock=None, sasl=None):
         """
         Listen on 127.0.0.1 with a BEEP server offering echo (by default).
         """
         if profiles is None:
             profiles = [EchoFactory()]
-        self.factory = RecordingServerFactory(profiles, tls=policy, clock=clock)
+        self.factory = RecordingServerFactory(profiles, tls=policy, clock=clock, sasl=sasl)
         if endpoint is None:
             endpoint = endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
         self.port = yield endpoint.listen(self.factory)
@@ -867,6 +883,47 @@ class LoopbackTLSTests(LoopbackTestCase):
         yield client.startTLS(serverName="beep.example", trustRoot=AUTHORITY.certificate)
         self.assertEqual(client.peerProfiles, (ECHO_URI,))
         yield self.echo(client)
+
+    @defer.inlineCallbacks
+    def test_saslAfterTLS(self):
+        """
+        With SASL, PLAIN (which needs encryption) is offered once the TLS
+        profile has secured the session, and works; the profiles that need
+        authentication start after it.
+        """
+        checker = InMemoryUsernamePasswordDatabaseDontUse()
+        checker.addUser(b"bob", b"secret")
+        sasl = SASLPolicy(Portal(AvatarIdRealm(), [checker]), requireAuthentication=[ECHO_URI])
+        yield self.listen(serverPolicy(), sasl=sasl)
+        client = yield self.connect()
+        plain = mechanismURI("PLAIN")
+        self.assertNotIn(plain, client.peerProfiles)
+        self.assertIn(TLS_URI, client.peerProfiles)
+        yield client.startTLS(serverName="beep.example", trustRoot=AUTHORITY.certificate)
+        self.assertIn(plain, client.peerProfiles)
+        self.assertNotIn(TLS_URI, client.peerProfiles)
+        yield client.authenticate("PLAIN", username="bob", password="secret")
+        yield self.echo(client)
+        self.assertEqual(self.server().authenticatedId, "bob")
+
+    @defer.inlineCallbacks
+    def test_externalAfterTLS(self):
+        """
+        The client certificate checked in the TLS handshake is what SASL
+        EXTERNAL authenticates.
+        """
+        sasl = SASLPolicy(Portal(AvatarIdRealm(), [ClientCertificateChecker()]))
+        yield self.listen(serverPolicy(clientTrustRoot=AUTHORITY.certificate), sasl=sasl)
+        client = yield self.connect()
+        self.assertNotIn(mechanismURI("EXTERNAL"), client.peerProfiles)
+        yield client.startTLS(
+            serverName="beep.example",
+            trustRoot=AUTHORITY.certificate,
+            clientCertificate=CLIENT_CERTIFICATE,
+        )
+        result = yield client.authenticate("EXTERNAL")
+        self.assertEqual(result.mechanism, "EXTERNAL")
+        self.assertEqual(self.server().authenticatedId, "client.example")
 
     @defer.inlineCallbacks
     def test_listenerAsks(self):
