@@ -66,21 +66,30 @@ async def _asynchronous(iterable):
 
 class _AnswerSink:
     """
-    Sends the answers of one one-to-many reply.
+    Sends the answers of one one-to-many reply, to the channel the ``MSG``
+    came on: after a tuning reset a new channel may have taken its number
+    (and a new ``MSG`` its msgno), so answers for the old one are dropped.
     """
 
-    def __init__(self, session, number, msgno):
+    def __init__(self, session, channel, msgno):
         self._session = session
-        self._number = number
+        self.channel = channel
         self._msgno = msgno
+
+    @property
+    def alive(self):
+        return self.channel.isOpen and self._session._answerable(self.channel.number)
 
     def answer(self, message):
         message = _asMessage(message)
-        self._session._send(lambda core: core.sendAnswer(self._number, self._msgno, message))
+        if self.alive:
+            number = self.channel.number
+            self._session._send(lambda core: core.sendAnswer(number, self._msgno, message))
 
     def finish(self):
-        if self._session._answerable(self._number):
-            self._session._send(lambda core: core.sendNul(self._number, self._msgno))
+        if self.alive:
+            number = self.channel.number
+            self._session._send(lambda core: core.sendNul(number, self._msgno))
 
 
 @implementer(IPushProducer, IHandshakeListener)
@@ -120,7 +129,7 @@ class BEEPProtocol(Protocol):
         self._registered = False  # as the transport's producer
         self._dispatching = False
         self._feeders = set()  # PayloadFeeders of streamed bodies
-        self._drainWaiters = []  # (channel number, Deferred) for _whenDrained
+        self._drainWaiters = []  # (_AnswerSink, Deferred) for _whenDrained
         self.peerGreeting = None
 
     # -- Public API -------------------------------------------------------
@@ -564,7 +573,7 @@ class BEEPProtocol(Protocol):
             stream = self._send(lambda core: core.streamReply(number, msgno, streaming.head))
             PayloadFeeder(self, stream, streaming.bodyProducer).start()
         elif isinstance(result, Answers):
-            result._attach(_AnswerSink(self, number, msgno))
+            result._attach(_AnswerSink(self, self._channels[number], msgno))
         elif isinstance(result, (str, collections.abc.Mapping)):
             raise TypeError(f"a profile replied with {result!r}, not a message or answers")
         elif isinstance(result, collections.abc.AsyncIterable):
@@ -582,19 +591,19 @@ class BEEPProtocol(Protocol):
         first answer is still answered with ERR (by the caller's errback);
         once an ANS has gone, a failure is logged and the answers end.
         """
+        sink = _AnswerSink(self, self._channels[number], msgno)
         iterator = answers.__aiter__()
         try:
             first = await iterator.__anext__()
         except StopAsyncIteration:
-            self._send(lambda core: core.sendNul(number, msgno))
+            sink.finish()
             return
         first = _asMessage(first)
-        sink = _AnswerSink(self, number, msgno)
         try:
             sink.answer(first)
             # Take the next answer only once the peer has taken most of the
             # earlier ones, so a long stream is never held whole.
-            while await self._whenDrained(number):
+            while await self._whenDrained(sink):
                 try:
                     answer = await iterator.__anext__()
                 except StopAsyncIteration:
@@ -604,30 +613,31 @@ class BEEPProtocol(Protocol):
             self._log.failure("answers on channel {channel} failed midway", channel=number)
         sink.finish()
 
-    def _whenDrained(self, number):
+    def _whenDrained(self, sink):
         """
         :return: a ``Deferred`` firing with ``True`` once no more than the
-            session's ``streamBuffer`` of our replies waits on channel
-            ``number``, or with ``False`` if the channel or session ends
-            first.
+            session's ``streamBuffer`` of our replies waits on the channel of
+            ``sink`` (an :class:`_AnswerSink`), or with ``False`` if the
+            channel or session ends first.
         """
-        if not self._answerable(number):
+        if not sink.alive:
             return defer.succeed(False)
-        if self._session.replyBacklog(number) <= self._session.config.streamBuffer:
+        if self._session.replyBacklog(sink.channel.number) <= self._session.config.streamBuffer:
             return defer.succeed(True)
         waiter = defer.Deferred()
-        self._drainWaiters.append((number, waiter))
+        self._drainWaiters.append((sink, waiter))
         return waiter
 
     def _checkDrained(self):
         waiting, self._drainWaiters = self._drainWaiters, []
-        for number, waiter in waiting:
-            if not self._answerable(number):
+        limit = self._session.config.streamBuffer // 2
+        for sink, waiter in waiting:
+            if not sink.alive:
                 waiter.callback(False)
-            elif self._session.replyBacklog(number) <= self._session.config.streamBuffer // 2:
+            elif self._session.replyBacklog(sink.channel.number) <= limit:
                 waiter.callback(True)
             else:
-                self._drainWaiters.append((number, waiter))
+                self._drainWaiters.append((sink, waiter))
 
     def _sendError(self, failure, number, msgno):
         if not self._answerable(number):

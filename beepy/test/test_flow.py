@@ -748,3 +748,42 @@ class AnswerStreamTests(SynchronousTestCase):
         server.resumeProducing()
         pump.flush()
         self.assertEqual(len(self.successResultOf(reply)), 200)
+
+    def test_answersStopWhenChannelEnds(self):
+        """
+        When the channel an answer stream belongs to ends (the connection is
+        lost, or a tuning reset closes every channel), the stream is not read
+        further and nothing more is sent for it.
+        """
+        gate = defer.Deferred()
+        pulled = []
+
+        async def answers():
+            pulled.append(1)
+            yield b"first"
+            await gate
+            pulled.append(2)
+            yield b"second"
+            pulled.append(3)
+            yield b"third"
+
+        class Slow(Profile):
+            def messageReceived(self, message):
+                return answers()
+
+        class SlowFactory(ProfileFactory):
+            uri = "urn:test:slow"
+            profile = Slow
+
+        client, server, pump = connectedSessions([SlowFactory()])
+        pump.flush()
+        opening = client.openChannel(SlowFactory.uri)
+        pump.flush()
+        reply = self.successResultOf(opening).sendMessage(b"go")
+        pump.flush()
+        server.transport.loseConnection()
+        pump.flush()
+        gate.callback(None)
+        self.assertEqual(pulled, [1, 2])
+        self.failureResultOf(reply)
+        self.assertEqual(self.flushLoggedErrors(), [])
