@@ -56,6 +56,16 @@ def _asMessage(reply):
     raise TypeError(f"a reply is a Message or bytes, not {reply!r}")
 
 
+def _channelOf(event):
+    """
+    The number of the data channel ``event`` concerns, if any: a close
+    request waits behind the events a paused channel holds.
+    """
+    if isinstance(event, events.ChannelCloseRequested):
+        return event.number
+    return getattr(event, "channel", None)
+
+
 async def _asynchronous(iterable):
     """
     One path for answers: a plain iterable, walked without ever waiting.
@@ -306,7 +316,7 @@ class BEEPProtocol(Protocol):
         self._dispatching = True
         try:
             for event in self._session.receiveData(data):
-                channel = self._channels.get(getattr(event, "channel", None))
+                channel = self._channels.get(_channelOf(event))
                 if channel is not None and channel._holds():
                     channel._held.append(event)
                 else:
@@ -477,9 +487,19 @@ class BEEPProtocol(Protocol):
 
     def _channelCloseRequested(self, event):
         if event.number == 0:
+            if any(channel._holds() for channel in self._channels.values()):
+                # Accepting would drop what paused channels still hold.
+                held = BEEPError(
+                    ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "messages are still held by the application"
+                )
+                self._send(lambda core: core.refuseClose(0, held))
+                return
             decide = self.releaseRequested
         else:
-            profile = self._channels[event.number].profile
+            # A channel the core opened on its own (a TLS refusal in a
+            # positive reply, Vortex-style) has no Channel here.
+            channel = self._channels.get(event.number)
+            profile = channel.profile if channel is not None else None
             decide = profile.closeRequested if profile is not None else lambda code, text: True
         decision = defer.maybeDeferred(decide, event.code, event.text)
         decision.addCallbacks(
@@ -531,8 +551,8 @@ class BEEPProtocol(Protocol):
             waiter.callback(None)
 
     def _messageReceived(self, event):
-        channel = self._channels[event.channel]
-        if channel.profile is None:
+        channel = self._channels.get(event.channel)
+        if channel is None or channel.profile is None:
             refusal = BEEPError(ReplyCode.PARAMETER_NOT_IMPLEMENTED, "no profile handles messages here")
             self._session.sendError(event.channel, event.msgno, refusal)
             return
@@ -622,7 +642,7 @@ class BEEPProtocol(Protocol):
         """
         if not sink.alive:
             return defer.succeed(False)
-        if self._session.replyBacklog(sink.channel.number) <= self._session.config.streamBuffer:
+        if self._session.releasedReplyOctets(sink.channel.number) <= self._session.config.streamBuffer:
             return defer.succeed(True)
         waiter = defer.Deferred()
         self._drainWaiters.append((sink, waiter))
@@ -634,7 +654,7 @@ class BEEPProtocol(Protocol):
         for sink, waiter in waiting:
             if not sink.alive:
                 waiter.callback(False)
-            elif self._session.replyBacklog(sink.channel.number) <= limit:
+            elif self._session.releasedReplyOctets(sink.channel.number) <= limit:
                 waiter.callback(True)
             else:
                 self._drainWaiters.append((sink, waiter))

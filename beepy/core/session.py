@@ -253,13 +253,17 @@ class Session:
         """
         return number in self._channels
 
-    def replyBacklog(self, number):
+    def releasedReplyOctets(self, number):
         """
-        Octets of our replies on channel ``number`` not yet framed: a source
-        of many answers should wait while this is large.
+        Octets of our replies on channel ``number`` that may be framed now
+        and are not yet: a source of many answers should wait while this is
+        large.  Replies held behind an earlier, unfinished one do not count:
+        they wait for that source, and waiting on them would stall both.
         """
         channel = self._channels.get(number)
-        return channel.replyBacklog if channel is not None else 0
+        if channel is None:
+            return 0
+        return sum(m.buffered for m in channel.outgoing if m.type is not MSG)
 
     def takeClosed(self):
         """

@@ -23,6 +23,7 @@ from beepy.core.events import (
     ReplyReceived,
 )
 from beepy.core.frames import FrameType, SeqFrame
+from beepy.core.management import Close
 from beepy.core.session import Role
 from beepy.interfaces import IFrameReceiver
 from beepy.profiles.echo import ECHO_URI, EchoFactory
@@ -787,3 +788,77 @@ class AnswerStreamTests(SynchronousTestCase):
         self.assertEqual(pulled, [1, 2])
         self.failureResultOf(reply)
         self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_answersThenLargeReplyBehindThem(self):
+        """
+        A stream of answers to one ``MSG`` and a large ``RPY`` to the next,
+        which must wait for the stream's ``NUL``: the stream does not wait on
+        that reply, and both arrive.
+        """
+
+        class ManyOrBig(Profile):
+            def messageReceived(self, message):
+                if message.body == b"many":
+                    return (b"a" * 10000 for _ in range(100))
+                return b"b" * 300000
+
+        class ManyOrBigFactory(ProfileFactory):
+            uri = "urn:test:many-or-big"
+            profile = ManyOrBig
+
+        client, server, pump = connectedSessions([ManyOrBigFactory()])
+        pump.flush()
+        opening = client.openChannel(ManyOrBigFactory.uri)
+        pump.flush()
+        channel = self.successResultOf(opening)
+        many = channel.sendMessage(b"many")
+        big = channel.sendMessage(b"big")
+        pump.flush()
+        self.assertEqual(len(self.successResultOf(many)), 100)
+        self.assertEqual(len(self.successResultOf(big).body), 300000)
+
+
+class PausedChannelCloseTests(SynchronousTestCase):
+    """
+    What a paused channel holds survives the peer's close or release.
+    """
+
+    def setUp(self):
+        self.client, self.server, self.pump = connectedSessions([EchoFactory()])
+        self.pump.flush()
+        opening = self.client.openChannel(ECHO_URI)
+        self.pump.flush()
+        self.channel = self.successResultOf(opening)
+        self.channel.pauseProducing()
+        self.reply = self.channel.sendMessage(b"hello")
+        self.pump.flush()  # the RPY arrives and is held
+        self.assertNoResult(self.reply)
+
+    def test_peerCloseWaitsForHeldReply(self):
+        """
+        The peer's close of a paused channel waits behind the reply the
+        channel holds; on resume both are delivered, in order.
+        """
+        closing = self.server.channels[self.channel.number].close()
+        self.pump.flush()
+        self.assertNoResult(closing)
+        self.channel.resumeProducing()
+        self.pump.flush()
+        self.assertEqual(self.successResultOf(self.reply).body, b"hello")
+        self.successResultOf(closing)
+
+    def test_releaseRefusedWhileHeld(self):
+        """
+        A release asked with channels open (as beepcore-java does) is
+        refused while a paused channel holds a reply, rather than lose it.
+        """
+        # Play a peer that releases with its channels open: our own API
+        # closes them first, so go through the core.
+        self.server._session._sendManagement(Close(0, 200, "", None), ("close", 0))
+        self.server._session._channels[0].closing = True
+        self.server._flush()
+        self.pump.flush()
+        self.assertFalse(self.client.transport.disconnecting)
+        self.channel.resumeProducing()
+        self.pump.flush()
+        self.assertEqual(self.successResultOf(self.reply).body, b"hello")
