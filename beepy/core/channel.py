@@ -184,13 +184,14 @@ class Outstanding:
     :ivar purpose: for channel-0 requests, what the reply will settle.
     """
 
-    __slots__ = ("request", "acknowledged", "answered", "partialAnswers", "purpose")
+    __slots__ = ("request", "acknowledged", "answered", "partialAnswers", "answerOctets", "purpose")
 
     def __init__(self, request, purpose=None):
         self.request = request
         self.acknowledged = False
         self.answered = False
         self.partialAnswers = {}
+        self.answerOctets = 0  # held in partialAnswers, all together
         self.purpose = purpose
 
 

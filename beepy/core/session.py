@@ -86,15 +86,17 @@ class SessionConfig:
 
     :ivar receiveWindow: the window we advertise on every channel (RFC 3081),
         unless a channel is given its own; also the largest frame payload we
-        accept.  What a peer can make us buffer on a channel is bounded by
-        it.  RFC 3081's 4096 octets cost a round trip per 4 KiB; 1 MiB
+        accept.  What a paused channel holds is bounded by it (messages
+        being assembled, by ``maxMessageSize``).  RFC 3081's 4096 octets cost a round trip per 4 KiB; 1 MiB
         keeps a loopback or LAN transfer from waiting on ``SEQ`` frames.
     :ivar maxFrameSize: the largest frame payload we send (also bounded by
         the peer's window).  Channels take turns a frame at a time, so this
         is how long a large message can hold up a small one on another
         channel.
     :ivar maxMessageSize: the largest message we assemble; larger ones are
-        discarded (a ``MSG`` is answered with ``ERR`` 554).
+        discarded (a ``MSG`` is answered with ``ERR`` 554).  It also bounds
+        the unfinished ``ANS`` replies to one ``MSG`` together; a peer that
+        goes past that is terminated.
     :ivar maxChannels: channels open at once, channel 0 included.
     :ivar maxHeaderLength: the longest frame header line we accept.
     :ivar maxXMLSize: the largest channel-0 message we parse.
@@ -1236,8 +1238,18 @@ class Session:
                 self.config.maxMessageSize
             )
         partial.add(frame.payload)
+        outstanding.answerOctets += len(frame.payload)
         if frame.more:
+            # Each answer is capped, but a peer could open any number of
+            # them at once: together they get no more than one message.
+            if outstanding.answerOctets > self.config.maxMessageSize:
+                raise RemoteProtocolError(
+                    f"unfinished ANS replies to MSG {frame.msgno} on channel {frame.channel} "
+                    f"hold {outstanding.answerOctets} octets, over the "
+                    f"{self.config.maxMessageSize}-octet limit"
+                )
             return
+        outstanding.answerOctets -= partial.size
         del outstanding.partialAnswers[frame.ansno]
         if partial.overflowed:
             self._discard(channel, ANS, frame.msgno, partial.size)

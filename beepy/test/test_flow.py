@@ -862,3 +862,26 @@ class PausedChannelCloseTests(SynchronousTestCase):
         self.channel.resumeProducing()
         self.pump.flush()
         self.assertEqual(self.successResultOf(self.reply).body, b"hello")
+
+
+class PartialAnswerTests(SynchronousTestCase):
+    def test_manyUnfinishedAnswersTerminate(self):
+        """
+        A peer that opens ever more answers to one ``MSG`` and finishes none
+        cannot make us hold more than ``maxMessageSize`` for them: past it,
+        the session is terminated.
+        """
+        config = SessionConfig(receiveWindow=4096, maxFrameSize=4096, maxMessageSize=8192)
+        peer = ScriptedPeer(config=config)
+        number = peer.openChannel()
+        msgno = peer.session.sendMessage(number, b"\r\nquery")
+        peer.read()
+        for ansno in range(500):
+            events = peer.deliver(
+                peer.frame(ANS, number, msgno, b"x" * 4000, more=True, ansno=ansno)
+            )
+            if events:
+                break
+            peer.read()
+        self.assertIn("unfinished ANS replies", str(events[-1].error))
+        self.assertEqual(ansno, 2)
