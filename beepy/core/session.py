@@ -119,6 +119,9 @@ class SessionConfig:
             )
         if self.maxFrameSize < 1 or self.maxChannels < 1:
             raise ValueError("maxFrameSize and maxChannels must be positive")
+        if self.streamBuffer < 2:
+            # A writer resumes below half of it: 0 or 1 would never resume.
+            raise ValueError("streamBuffer must be at least 2 octets")
 
 
 class _TLSNegotiation:

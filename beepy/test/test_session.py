@@ -1400,6 +1400,7 @@ class LimitTests(SessionTestCase):
         """
         self.assertRaises(ValueError, SessionConfig, receiveWindow=4095)
         self.assertRaises(ValueError, SessionConfig, maxFrameSize=0)
+        self.assertRaises(ValueError, SessionConfig, streamBuffer=1)
 
 
 class ManagementErrorTests(SessionTestCase):
