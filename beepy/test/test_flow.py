@@ -715,6 +715,28 @@ class BoundedBufferingTests(SynchronousTestCase):
 
 
 class AnswerStreamTests(SynchronousTestCase):
+    def serve(self, respond, config=SessionConfig()):
+        """
+        Connect to a server whose profile answers every message with
+        ``respond(message)``, and open a channel on it.
+
+        :return: ``(server, pump, channel)``.
+        """
+
+        class Responder(Profile):
+            def messageReceived(self, message):
+                return respond(message)
+
+        class ResponderFactory(ProfileFactory):
+            uri = "urn:test:responder"
+            profile = Responder
+
+        client, server, pump = connectedSessions([ResponderFactory()], config=config)
+        pump.flush()
+        opening = client.openChannel(ResponderFactory.uri)
+        pump.flush()
+        return server, pump, self.successResultOf(opening)
+
     def test_answersPulledAsTheyLeave(self):
         """
         A profile answering with a long iterable has it read only as its
@@ -723,25 +745,12 @@ class AnswerStreamTests(SynchronousTestCase):
         """
         pulled = []
 
-        def answers():
+        def answers(message):
             for i in range(200):
                 pulled.append(i)
                 yield b"a" * 10000
 
-        class Many(Profile):
-            def messageReceived(self, message):
-                return answers()
-
-        class ManyFactory(ProfileFactory):
-            uri = "urn:test:many"
-            profile = Many
-
-        config = SessionConfig(streamBuffer=50000)
-        client, server, pump = connectedSessions([ManyFactory()], config=config)
-        pump.flush()
-        opening = client.openChannel(ManyFactory.uri)
-        pump.flush()
-        channel = self.successResultOf(opening)
+        server, pump, channel = self.serve(answers, SessionConfig(streamBuffer=50000))
         server.pauseProducing()
         reply = channel.sendMessage(b"go")
         pump.flush()
@@ -759,7 +768,7 @@ class AnswerStreamTests(SynchronousTestCase):
         gate = defer.Deferred()
         pulled = []
 
-        async def answers():
+        async def answers(message):
             pulled.append(1)
             yield b"first"
             await gate
@@ -768,19 +777,8 @@ class AnswerStreamTests(SynchronousTestCase):
             pulled.append(3)
             yield b"third"
 
-        class Slow(Profile):
-            def messageReceived(self, message):
-                return answers()
-
-        class SlowFactory(ProfileFactory):
-            uri = "urn:test:slow"
-            profile = Slow
-
-        client, server, pump = connectedSessions([SlowFactory()])
-        pump.flush()
-        opening = client.openChannel(SlowFactory.uri)
-        pump.flush()
-        reply = self.successResultOf(opening).sendMessage(b"go")
+        server, pump, channel = self.serve(answers)
+        reply = channel.sendMessage(b"go")
         pump.flush()
         server.transport.loseConnection()
         pump.flush()
@@ -796,21 +794,12 @@ class AnswerStreamTests(SynchronousTestCase):
         that reply, and both arrive.
         """
 
-        class ManyOrBig(Profile):
-            def messageReceived(self, message):
-                if message.body == b"many":
-                    return (b"a" * 10000 for _ in range(100))
-                return b"b" * 300000
+        def manyOrBig(message):
+            if message.body == b"many":
+                return (b"a" * 10000 for _ in range(100))
+            return b"b" * 300000
 
-        class ManyOrBigFactory(ProfileFactory):
-            uri = "urn:test:many-or-big"
-            profile = ManyOrBig
-
-        client, server, pump = connectedSessions([ManyOrBigFactory()])
-        pump.flush()
-        opening = client.openChannel(ManyOrBigFactory.uri)
-        pump.flush()
-        channel = self.successResultOf(opening)
+        server, pump, channel = self.serve(manyOrBig)
         many = channel.sendMessage(b"many")
         big = channel.sendMessage(b"big")
         pump.flush()
