@@ -26,6 +26,7 @@ from beepy.core.mime import Message
 from beepy.core.session import Session, SessionConfig
 from beepy.interfaces import IFrameReceiver
 from beepy.profile import Answers
+from beepy.profiles.ping import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, keepAlive
 from beepy.tls import (
     DEFAULT_TLS_TIMEOUT,
     TLSProfileFactory,
@@ -284,6 +285,19 @@ class BEEPProtocol(Protocol):
         from beepy.sasl.client import authenticate
 
         return authenticate(self, mechanism, **credentials)
+
+    def keepAlive(self, interval=DEFAULT_INTERVAL, timeout=DEFAULT_TIMEOUT):
+        """
+        Check that the peer is alive with pings (Vortex's ALIVE profile, which
+        the peer must offer): if a ping goes unanswered for ``timeout``
+        seconds the session is closed, and its pending ``Deferred``\\ s fail
+        with :class:`beepy.SessionTimeout`.  See
+        :class:`beepy.profiles.ping.KeepAlive`.
+
+        :return: the running :class:`~beepy.profiles.ping.KeepAlive`: its
+            ``stop()`` ends the checks.
+        """
+        return keepAlive(self, interval, timeout)
 
     def disconnect(self, abort=False):
         """
