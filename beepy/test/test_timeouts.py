@@ -11,37 +11,11 @@ from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from beepy import BEEPClientFactory, BEEPServerFactory, Profile, ProfileFactory, SessionTimeout
+from beepy import BEEPClientFactory, BEEPServerFactory, ProfileFactory, SessionTimeout
 from beepy.core.session import Role, Session
 from beepy.profiles.echo import ECHO_URI, EchoFactory
+from beepy.test.test_protocol import RecordingFactory
 from beepy.testing.loopback import connectedSessions
-
-SLOW_URI = "urn:test:slow"
-
-
-class SlowProfile(Profile):
-    """
-    Replies only when the test fires the Deferred it keeps.
-    """
-
-    def __init__(self, replies):
-        self.replies = replies
-
-    def messageReceived(self, message):
-        reply = defer.Deferred()
-        self.replies.append(reply)
-        return reply
-
-
-class SlowFactory(ProfileFactory):
-    uri = SLOW_URI
-
-    def __init__(self):
-        self.replies = []
-
-    def buildProfile(self, channel, start):
-        return SlowProfile(self.replies)
-
 
 class StallingFactory(ProfileFactory):
     """
@@ -223,7 +197,7 @@ class FrameTimeoutTests(ServerTimeoutsMixin, SynchronousTestCase):
 class IdleTimeoutTests(SynchronousTestCase):
     def connect(self, serverIdle=None, clientIdle=None):
         self.clock = Clock()
-        self.slow = SlowFactory()
+        self.slow = RecordingFactory()
         self.client, self.server, self.pump = connectedSessions(
             [EchoFactory(), self.slow, StallingFactory()],
             clock=self.clock,
@@ -264,14 +238,15 @@ class IdleTimeoutTests(SynchronousTestCase):
         reply's Deferred fails with SessionTimeout.
         """
         self.connect(clientIdle=10)
-        channel = self.open(SLOW_URI)
+        channel = self.open(RecordingFactory.uri)
         reply = channel.sendMessage(b"take your time")
         self.pump.flush()
         self.clock.advance(10)
         self.pump.flush()
         failure = self.failureResultOf(reply, SessionTimeout)
         self.assertEqual(failure.value.timeout, "idle")
-        self.assertEqual(self.slow.replies[0].called, False)
+        [(_, answer)] = self.slow.built[0].received
+        self.assertFalse(answer.called)
 
     def test_owedReplyStopsIt(self):
         """
@@ -279,13 +254,14 @@ class IdleTimeoutTests(SynchronousTestCase):
         waits, and starts again once the reply has gone.
         """
         self.connect(serverIdle=10)
-        channel = self.open(SLOW_URI)
+        channel = self.open(RecordingFactory.uri)
         reply = channel.sendMessage(b"take your time")
         self.pump.flush()
         self.clock.advance(100)
         self.pump.flush()
         self.assertNoResult(reply)
-        self.slow.replies[0].callback(b"done")
+        [(_, answer)] = self.slow.built[0].received
+        answer.callback(b"done")
         self.pump.flush()
         self.successResultOf(reply)
         self.clock.advance(9.5)
