@@ -308,7 +308,11 @@ class BEEPProtocol(Protocol):
         :param abort: drop what is not yet written and close at once, for a
             peer that is gone or stalling: waiting for it to read, or for
             its TLS ``close_notify``, could take for ever.
+
+        Once the connection has ended it does nothing.
         """
+        if self._lostReason is not None:
+            return
         if self._registered:
             # TLS shuts down only once no producer is registered.
             self._registered = False
