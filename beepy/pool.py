@@ -16,6 +16,8 @@ from collections import deque
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+from beepy.channel import closeChannels
+
 __all__ = ["ChannelPool", "PoolClosed"]
 
 
@@ -62,7 +64,7 @@ class ChannelPool:
         self._creating = 0
         self._waiters = deque()
         self._closedReason = None  # a Failure once closed
-        self._readiness = None  # None while the initial channels open, then True or a Failure
+        self._readiness = None  # then self, or the Failure whenReady gives
         self._readyWaiters = []
         session.notifyClose().addCallback(self._sessionEnded)
         greeted = session.whenGreeted()
@@ -86,10 +88,10 @@ class ChannelPool:
             the create handler (the channels that did open stay in the pool)
             or with the reason the session ended first.
         """
-        if self._readiness is True:
-            return defer.succeed(self)
-        if self._readiness is not None:
+        if isinstance(self._readiness, Failure):
             return defer.fail(self._readiness)
+        if self._readiness is not None:
+            return defer.succeed(self)
         waiter = defer.Deferred()
         self._readyWaiters.append(waiter)
         return waiter
@@ -135,11 +137,8 @@ class ChannelPool:
             it declined a close.
         """
         self._end(Failure(PoolClosed("the channel pool was closed")))
-        closes = [channel.close() for channel in self.channels]
-        self._channels = []
-        gathered = defer.gatherResults(closes, consumeErrors=True)
-        gathered.addErrback(lambda failure: failure.value.subFailure)
-        return gathered.addCallback(lambda _: None)
+        channels, self._channels = self.channels, []
+        return closeChannels(channels)
 
     # Internals.
 
@@ -148,18 +147,19 @@ class ChannelPool:
             return
         opening = [self._grow() for _ in range(initial)]
         gathered = defer.gatherResults(opening, consumeErrors=True)
-        gathered.addCallbacks(lambda _: self._ready(True), lambda f: self._ready(f.value.subFailure))
+        gathered.addCallbacks(lambda _: self._ready(self), lambda f: self._ready(f.value.subFailure))
 
     def _ready(self, readiness):
+        """
+        :param readiness: the pool, or a ``Failure``: a ``Deferred`` fired
+            with a ``Failure`` runs its errbacks.
+        """
         if self._readiness is not None:
             return
         self._readiness = readiness
         waiters, self._readyWaiters = self._readyWaiters, []
         for waiter in waiters:
-            if readiness is True:
-                waiter.callback(self)
-            else:
-                waiter.errback(readiness)
+            waiter.callback(readiness)
 
     def _grow(self):
         """

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from beepy.channel import Channel, ChannelStart
+from beepy.channel import Channel, ChannelStart, closeChannels
 from beepy.core import events
 from beepy.core.codes import ReplyCode
 from beepy.core.errors import BEEPError, LocalProtocolError, SessionReset
@@ -246,10 +246,8 @@ class BEEPProtocol(Protocol):
         """
         if self._lostReason is not None:
             return defer.succeed(None)
-        closes = [channel.close() for channel in list(self._channels.values())]
-        gathered = defer.gatherResults(closes, consumeErrors=True)
-        gathered.addErrback(lambda failure: failure.value.subFailure)
-        return gathered.addCallback(lambda _: self._release(code, text))
+        closing = closeChannels(list(self._channels.values()))
+        return closing.addCallback(lambda _: self._release(code, text))
 
     @property
     def authenticatedId(self):

@@ -76,18 +76,16 @@ class SessionTimeouts:
     pay no timer work per read or write.
     """
 
+    #: The :class:`SessionTimeout` that closed the session, if one did.
+    expired = None
+    # Set by start(): the clock, and the idle and frame limits that run.
+    _clock = _idle = _frame = None
+    _greetingCall = _idleCall = _frameCall = None
+    _timedFrame = None  # the ordinal of the frame _frameCall times
+    _lastActivity = 0.0
+
     def __init__(self, session):
         self._session = session
-        self._clock = None
-        self._idle = None
-        self._frame = None
-        self._greetingCall = None
-        self._idleCall = None
-        self._frameCall = None
-        self._timedFrame = None  # the ordinal of the frame _frameCall times
-        self._lastActivity = 0.0
-        #: The :class:`SessionTimeout` that closed the session, if one did.
-        self.expired = None
 
     def start(self):
         """

@@ -17,7 +17,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from beepy.core.errors import BEEPError
+from beepy.core.errors import BEEPError, SessionReset
 from beepy.core.mime import Message
 from beepy.profile import Profile, ProfileFactory
 from beepy.timeouts import SessionTimeout, clockOf
@@ -71,7 +71,8 @@ class KeepAlive:
     The next ping goes ``interval`` seconds after a reply, so a dead peer is
     found within ``interval + timeout`` seconds.
 
-    Any answer counts, an ``ERR`` too: the peer is alive.  Pings are traffic,
+    Any answer counts, an ``ERR`` too: the peer is alive.  Once TLS has
+    started the session over, pings go on, on a new channel.  Pings are traffic,
     so a checked session never reaches an idle timeout longer than
     ``interval``.
 
@@ -167,6 +168,12 @@ class KeepAlive:
         if failure.check(BEEPError) and self._channel is not None:
             # An ERR to a ping is an answer all the same.
             self._answered(None)
+        elif failure.check(SessionReset):
+            # TLS started the session over: ping on a new channel once the
+            # peer has greeted again.
+            self._cancelDeadline()
+            self._channel = None
+            self.session.whenGreeted().addCallbacks(lambda _: self._open(), lambda _: None)
         elif self.session._lostReason is None:
             # The peer refused the channel, or closed it under us.
             _log.warn(
@@ -208,10 +215,8 @@ class KeepAlive:
         self._failure = failure
         waiters, self._doneWaiters = self._doneWaiters, []
         for waiter in waiters:
-            if failure is None:
-                waiter.callback(None)
-            else:
-                waiter.errback(failure)
+            # None, or a Failure, which runs the errbacks.
+            waiter.callback(failure)
 
 
 def keepAlive(session, interval=DEFAULT_INTERVAL, timeout=DEFAULT_TIMEOUT):

@@ -8,9 +8,10 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from beepy import BEEPError, SessionTimeout
+from beepy import BEEPError, SessionTimeout, TLSPolicy
 from beepy.profiles.echo import EchoFactory
 from beepy.profiles.ping import PING_URI, PingFactory, PingProfile, keepAlive
+from beepy.test.test_tls import SERVER_CERTIFICATE, InMemory
 from beepy.testing.loopback import connectedSessions
 
 
@@ -174,3 +175,32 @@ class KeepAliveTests(SynchronousTestCase):
         opening = self.client.openChannel(uri)
         self.pump.flush()
         return self.successResultOf(opening)
+
+
+class KeepAliveTLSTests(SynchronousTestCase):
+    def test_afterTLS(self):
+        """
+        TLS discards every channel: the checks go on over a new ping
+        channel on the secured session.
+        """
+        ping = HangingPingFactory()
+        pair = InMemory(serverTLS=TLSPolicy(SERVER_CERTIFICATE), serverProfiles=[EchoFactory(), ping])
+        checker = pair.client.keepAlive(interval=5, timeout=2)
+        pair.pump.flush()
+        pair.clock.advance(5)
+        pair.pump.flush()
+        self.assertEqual(ping.pings, 1)
+        securing = pair.client.startTLS(serverName="beep.example")
+        pair.pump.flush()
+        self.assertEqual(pair.tlsRoles(), ("client", "server"))
+        for session in (pair.client, pair.server):
+            session.handshakeCompleted()
+        pair.pump.flush()
+        self.successResultOf(securing)
+        for _ in range(2):
+            pair.clock.advance(5)
+            pair.pump.flush()
+        self.assertEqual(ping.pings, 2)
+        self.assertEqual([c.profileURI for c in pair.client.channels.values()], [PING_URI])
+        self.assertNoResult(checker.whenDone())
+        self.assertNoResult(pair.client.notifyClose())

@@ -11,26 +11,12 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import TestCase
 
-from beepy import BEEPError, BEEPServerFactory, ReplyCode
+from beepy import BEEPError, ReplyCode
 from beepy.profiles.echo import ECHO_URI, EchoFactory
 from beepy.reconnect import BEEPClientService
+from beepy.test.test_tls import RecordingServerFactory
 
 RETRY_DELAY = 5.0
-
-
-class RecordingServerFactory(BEEPServerFactory):
-    """
-    Keeps the sessions it builds, so that the test can drop them.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.sessions = []
-
-    def buildProtocol(self, addr):
-        session = super().buildProtocol(addr)
-        self.sessions.append(session)
-        return session
 
 
 class Server:

@@ -211,6 +211,18 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.pump.flush()
         return self.successResultOf(opening)
 
+    def sendUnanswered(self, **idleTimeouts):
+        """
+        Connect, and send a message the listener does not answer yet.
+
+        :return: the channel and the reply's ``Deferred``.
+        """
+        self.connect(**idleTimeouts)
+        channel = self.open(RecordingFactory.uri)
+        reply = channel.sendMessage(b"take your time")
+        self.pump.flush()
+        return channel, reply
+
     def test_idleSessionClosed(self):
         """
         A session with no octet in or out for idleTimeout is closed; traffic
@@ -237,10 +249,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         A session awaiting the peer's reply, hearing nothing, is idle: the
         reply's Deferred fails with SessionTimeout.
         """
-        self.connect(clientIdle=10)
-        channel = self.open(RecordingFactory.uri)
-        reply = channel.sendMessage(b"take your time")
-        self.pump.flush()
+        channel, reply = self.sendUnanswered(clientIdle=10)
         self.clock.advance(10)
         self.pump.flush()
         failure = self.failureResultOf(reply, SessionTimeout)
@@ -253,10 +262,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         While we owe the peer a reply, our silence is our own: the count
         waits, and starts again once the reply has gone.
         """
-        self.connect(serverIdle=10)
-        channel = self.open(RecordingFactory.uri)
-        reply = channel.sendMessage(b"take your time")
-        self.pump.flush()
+        channel, reply = self.sendUnanswered(serverIdle=10)
         self.clock.advance(100)
         self.pump.flush()
         self.assertNoResult(reply)
