@@ -70,7 +70,8 @@ class BEEPClientService(ClientService):
     :param profiles: the profile factories we offer the peer, as for
         :class:`beepy.BEEPClientFactory`.
     :param sessionReady: called with each new, greeted session (a
-        :class:`beepy.protocol.BEEPProtocol`); it may return a ``Deferred``.
+        :class:`beepy.protocol.BEEPProtocol`); it may return a ``Deferred``
+        or be a coroutine function.
         Re-open channels, ``startTLS``, ``authenticate`` and start
         ``keepAlive`` here: :meth:`whenConnected` gives the session only
         once the hook is done.  If it fails, or the session ends first, the
@@ -190,7 +191,7 @@ class BEEPClientService(ClientService):
         """
         work = session.whenGreeted()
         if self.sessionReady is not None:
-            work.addCallback(self.sessionReady)
+            work.addCallback(lambda _: defer.maybeDeferred(self.sessionReady, session))
         try:
             result, index = await defer.DeferredList(
                 [work, ended, self._stopping],

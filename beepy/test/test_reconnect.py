@@ -166,6 +166,24 @@ class BEEPClientServiceTests(TestCase):
         self.assertIs(again, first)
 
     @defer.inlineCallbacks
+    def test_coroutineHook(self):
+        """
+        The hook may be a coroutine function: the session is handed out once
+        it has returned.
+        """
+        readied = []
+
+        async def sessionReady(session):
+            self.channels.append(await session.openChannel(ECHO_URI))
+            readied.append(session)
+
+        self.sessionReady = sessionReady
+        self.startService()
+        session = yield self.service.whenConnected()
+        self.assertEqual(readied, [session])
+        yield self.assertEchoes(session)
+
+    @defer.inlineCallbacks
     def test_hookFailureBacksOff(self):
         """
         A session whose hook fails is dropped and logged, and counts in the
