@@ -14,7 +14,7 @@ from twisted.trial.unittest import TestCase
 from beepy import BEEPError, ReplyCode
 from beepy.profiles.echo import ECHO_URI, EchoFactory
 from beepy.reconnect import BEEPClientService
-from beepy.test.test_tls import RecordingServerFactory
+from beepy.test.test_tls import AUTHORITY, RecordingServerFactory, serverPolicy
 
 RETRY_DELAY = 5.0
 
@@ -182,6 +182,34 @@ class BEEPClientServiceTests(TestCase):
         session = yield self.service.whenConnected()
         self.assertEqual(readied, [session])
         yield self.assertEchoes(session)
+
+    @defer.inlineCallbacks
+    def test_tlsAgain(self):
+        """
+        A hook that secures the session secures each new one; stopping the
+        service closes a TLS connection too.
+        """
+        self.server.factory.tls = serverPolicy()
+
+        async def sessionReady(session):
+            await session.startTLS(serverName="beep.example", trustRoot=AUTHORITY.certificate)
+            self.channels.append(await session.openChannel(ECHO_URI))
+
+        self.sessionReady = sessionReady
+        self.startService()
+        first = yield self.service.whenConnected()
+        self.assertTrue(first.isSecure)
+        yield self.assertEchoes(first)
+        retry = self.nextRetry()
+        yield self.server.stop()
+        yield retry
+        yield self.server.start()
+        self.clock.advance(RETRY_DELAY)
+        second = yield self.service.whenConnected()
+        self.assertTrue(second.isSecure)
+        yield self.assertEchoes(second)
+        yield self.service.stopService()
+        self.assertTrue(second.notifyClose().called)
 
     @defer.inlineCallbacks
     def test_hookFailureBacksOff(self):
