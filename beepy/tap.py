@@ -21,6 +21,8 @@ Sessions may be secured with the TLS profile: with the certificate of
 ``--tls-cert``, or else with a self-signed one made at start-up.
 """
 
+import sys
+
 from cryptography import x509
 from OpenSSL import crypto
 from twisted.application import service, strports
@@ -29,7 +31,7 @@ from twisted.cred.credentials import IAnonymous, IUsernameHashedPassword, IUsern
 from twisted.cred.portal import Portal
 from twisted.internet import endpoints, ssl
 from twisted.internet.interfaces import IStreamServerEndpoint
-from twisted.logger import Logger
+from twisted.logger import Logger, jsonFileLogObserver
 from twisted.python import usage
 from twisted.python.filepath import FilePath
 from zope.interface import implementer
@@ -40,7 +42,7 @@ from beepy.options import LimitOptions, ProfileOptions, limitParameters
 from beepy.sasl import MECHANISMS, AvatarIdRealm, SASLPolicy, normaliseChecker
 from beepy.tls import TLSPolicy
 
-__all__ = ["DEFAULT_LISTEN", "Options", "makeService"]
+__all__ = ["DEFAULT_LISTEN", "Options", "jsonLogObserver", "makeService"]
 
 DEFAULT_LISTEN = "tcp:10288"
 """
@@ -308,6 +310,19 @@ def _buildFactory(options):
         tls=_tlsPolicy(options, limits.get("tls", {})),
         **limits.get("factory", {}),
     )
+
+
+def jsonLogObserver():
+    """
+    Log every event as one line of JSON on standard output, its fields
+    (``beepEvent``, ``peer``, ``channel``, ``profile``, ...) intact, for log
+    pipelines::
+
+        twistd -n --logger beepy.tap.jsonLogObserver beep
+
+    :return: Twisted's ``jsonFileLogObserver`` on ``sys.stdout``.
+    """
+    return jsonFileLogObserver(sys.stdout)
 
 
 def makeService(options, reactor=None):

@@ -5,11 +5,15 @@ and the fields a log pipeline filters on (``peer``, ``channel``,
 ``profile``, ``reason``, ``error``), so operators need not parse the text.
 """
 
+import io
+import json
+import sys
+
 from twisted.cred import strcred
 from twisted.cred.portal import Portal
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import EventLoggingObserver
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import Logger, formatEvent, globalLogPublisher
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -18,6 +22,7 @@ from beepy.factory import BEEPClientFactory, BEEPServerFactory
 from beepy.profile import ProfileFactory
 from beepy.profiles.echo import ECHO_URI, EchoFactory
 from beepy.sasl import AvatarIdRealm, SASLPolicy, normaliseChecker
+from beepy.tap import jsonLogObserver
 
 SERVER_ADDRESS = IPv4Address("TCP", "127.0.0.1", 10288)
 CLIENT_ADDRESS = IPv4Address("TCP", "127.0.0.1", 54321)
@@ -115,3 +120,21 @@ class SessionLogTests(SynchronousTestCase):
         [succeeded] = self.logged("authenticated")
         self.assertEqual((failed["mechanism"], succeeded["mechanism"]), ("CRAM-MD5", "CRAM-MD5"))
         self.assertEqual(succeeded["identity"], "bob")
+
+
+class JSONLogObserverTests(SynchronousTestCase):
+    def test_oneLinePerEvent(self):
+        """
+        ``twistd --logger beepy.tap.jsonLogObserver`` writes each event as a
+        line of JSON whose fields survive.
+        """
+        output = io.StringIO()
+        self.patch(sys, "stdout", output)
+        observer = jsonLogObserver()
+        Logger(observer=observer).info(
+            "Channel {channel} started", beepEvent="channelStarted", channel=3
+        )
+        # Each record is RS, the JSON text, LF (RFC 7464).
+        [record] = output.getvalue().split("\n")[:-1]
+        event = json.loads(record.lstrip("\x1e"))
+        self.assertEqual((event["beepEvent"], event["channel"]), ("channelStarted", 3))

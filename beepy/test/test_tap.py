@@ -8,9 +8,15 @@ import io
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService
 from twisted.internet.address import IPv4Address
-from twisted.internet.error import CannotListenError
-from twisted.internet.testing import EventLoggingObserver, MemoryReactor, RaisingMemoryReactor
+from twisted.internet.error import CannotListenError, ConnectionDone
+from twisted.internet.testing import (
+    EventLoggingObserver,
+    MemoryReactor,
+    RaisingMemoryReactor,
+    StringTransport,
+)
 from twisted.logger import formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
 from twisted.python.filepath import FilePath
 from twisted.python.usage import UsageError
 from twisted.test import iosim
@@ -483,3 +489,34 @@ class LimitOptionsTests(SynchronousTestCase):
         help = str(Options())
         self.assertIn("--max-channels=", help)
         self.assertIn("[default: 256]", help)
+
+
+class HAProxyTests(SynchronousTestCase):
+    """
+    ``--listen haproxy:...``: behind HAProxy, sessions know their real peer.
+    """
+
+    def test_proxiedPeer(self):
+        """
+        The session greets at once (HAProxy holds it until its client
+        connects), and once the PROXY header has arrived its log events name
+        the client HAProxy saw, not HAProxy.
+        """
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        reactor = MemoryReactor()
+        service = makeService(parse("--listen", "haproxy:tcp:10288"), reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        [(port, factory, _, _)] = reactor.tcpServers
+        self.assertEqual(port, 10288)
+        protocol = factory.buildProtocol(IPv4Address("TCP", "192.0.2.1", 40000))
+        transport = StringTransport(
+            hostAddress=IPv4Address("TCP", "192.0.2.2", 10288),
+            peerAddress=IPv4Address("TCP", "192.0.2.1", 40000),
+        )
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"PROXY TCP4 203.0.113.7 192.0.2.2 56324 10288\r\n")
+        self.assertTrue(transport.value().startswith(b"RPY 0 0 . 0 "))
+        protocol.connectionLost(Failure(ConnectionDone()))
+        [closed] = [event for event in events if event.get("beepEvent") == "sessionClosed"]
+        self.assertEqual((closed["peer"].host, closed["peer"].port), ("203.0.113.7", 56324))
