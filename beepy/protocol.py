@@ -349,6 +349,10 @@ class BEEPProtocol(Protocol):
             reason = Failure(reason)
         if self._violation is not None:
             reason = Failure(self._violation)
+        elif reason.check(error.ConnectionDone) and not self._session.released:
+            # The transport closed cleanly, but a session that was not
+            # released was broken off all the same (Vortex's broken pipe).
+            reason = Failure(error.ConnectionLost("the connection ended without a release"))
         reason = self._tlsConnectionLost(reason)
         self._lostReason = reason
         self._log.info(
