@@ -216,6 +216,7 @@ class BEEPClientService(ClientService):
         self._unready += 1
         _log.warn(
             "The BEEP session with {peer} did not get ready ({error}); reconnecting",
+            beepEvent="sessionNotReady",
             peer=session._peer(),
             error=failure.getErrorMessage(),
         )

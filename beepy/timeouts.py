@@ -136,6 +136,7 @@ class SessionTimeouts:
         self.expired = error
         _log.warn(
             "Closing the BEEP session with {peer}: {error}",
+            beepEvent="sessionTimeout",
             peer=session._peer(),
             error=error,
             timeout=error.timeout,

@@ -178,6 +178,7 @@ class KeepAlive:
             # The peer refused the channel, or closed it under us.
             _log.warn(
                 "Keepalive of {peer} stopped: {error}",
+                beepEvent="keepAliveStopped",
                 peer=self.session._peer(),
                 error=failure.getErrorMessage(),
             )

@@ -235,8 +235,8 @@ class ChannelPoolTests(SynchronousTestCase):
         waiting = self.acquire(pool)
         self.client.transport.loseConnection()
         self.pump.flush()
-        self.failureResultOf(waiting, error.ConnectionDone)
-        self.failureResultOf(pool.acquire(), error.ConnectionDone)
+        self.failureResultOf(waiting, error.ConnectionLost)
+        self.failureResultOf(pool.acquire(), error.ConnectionLost)
         self.assertEqual(pool.channels, [])
 
     def test_badSizes(self):

@@ -242,7 +242,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.pump.flush()
         serverReason = self.successResultOf(self.server.notifyClose())
         self.assertEqual(str(serverReason), "idle: no octet in or out for 10 s")
-        self.assertIsInstance(self.successResultOf(closed), error.ConnectionDone)
+        self.assertIsInstance(self.successResultOf(closed), error.ConnectionLost)
 
     def test_awaitedReplyDoesNotStopIt(self):
         """
