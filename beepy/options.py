@@ -20,7 +20,7 @@ from twisted.python import usage
 from beepy.core.session import SessionConfig
 from beepy.registry import RegistryError, configureProfile, profilePlugins
 
-__all__ = ["LIMITS", "Limit", "LimitOptions", "ProfileOptions", "limitParameters", "count", "flag", "octets", "seconds", "secondsOrOff"]
+__all__ = ["LIMITS", "OFF", "Limit", "LimitOptions", "ProfileOptions", "limitParameters", "count", "flag", "octets", "seconds", "secondsOrOff"]
 
 _OCTETS = re.compile(r"\s*(\d+)\s*([KMG]?)(?:I?B)?\s*", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
@@ -67,15 +67,22 @@ def seconds(text):
     return value
 
 
+OFF = "off"
+"""
+What :func:`secondsOrOff` gives for a timer turned off: distinct from
+``None``, which is an option not given.
+"""
+
+
 def secondsOrOff(text):
     """
     A duration in seconds, as :func:`seconds`, or ``off`` (or ``0``) for a
-    timer that never fires: ``None``.
+    timer that never fires: :data:`OFF`.
 
     :raises ValueError: for anything else.
     """
     if text.strip().lower() in ("off", "0"):
-        return None
+        return OFF
     return seconds(text)
 
 
@@ -163,6 +170,27 @@ LIMITS = (
         "Octets of a streamed payload buffered before its writer waits.",
     ),
     Limit(
+        "greeting-timeout",
+        "factory",
+        "greetingTimeout",
+        secondsOrOff,
+        "Seconds from the connection to the peer's greeting.",
+    ),
+    Limit(
+        "idle-timeout",
+        "factory",
+        "idleTimeout",
+        secondsOrOff,
+        "Seconds without an octet in or out, while no reply is owed, before a session is closed.",
+    ),
+    Limit(
+        "frame-timeout",
+        "factory",
+        "frameTimeout",
+        secondsOrOff,
+        "Seconds a frame may take from its first octet to its last (slowloris).",
+    ),
+    Limit(
         "tls-timeout",
         "tls",
         "timeout",
@@ -217,7 +245,7 @@ class LimitOptions:
             if value is None and limit.attribute in self.limitDefaults:
                 value = self.limitDefaults[limit.attribute]
             if value is not None:
-                limits[limit.target][limit.attribute] = value
+                limits[limit.target][limit.attribute] = None if value is OFF else value
         try:
             self["config"] = SessionConfig(**limits["session"])
         except ValueError as e:

@@ -52,7 +52,7 @@ port 10288, the port IANA assigned to BEEP, on every interface.
 
 _log = Logger()
 
-_LIMIT_DEFAULTS = {}
+_LIMIT_DEFAULTS = {"idleTimeout": 300.0}
 """
 Limits whose server default differs from the library's, by attribute.
 """
@@ -295,11 +295,13 @@ class _AnnouncingEndpoint:
         return port
 
 
-def _buildFactory(options):
+def _buildFactory(options, reactor):
     """
     Build the factory every listening endpoint shares.
 
     :param options: the parsed :class:`Options`.
+    :param reactor: the reactor the service listens with, which keeps time
+        for the sessions' timeouts too; the global reactor if ``None``.
     :return: a :class:`beepy.factory.BEEPServerFactory`.
     """
     limits = options["limits"]
@@ -308,6 +310,7 @@ def _buildFactory(options):
         config=options["config"],
         sasl=options.get("sasl"),
         tls=_tlsPolicy(options, limits.get("tls", {})),
+        clock=reactor,
         **limits.get("factory", {}),
     )
 
@@ -330,14 +333,14 @@ def makeService(options, reactor=None):
     Build the ``twistd beep`` service.
 
     :param options: the parsed :class:`Options`.
-    :param reactor: the reactor to listen with; the global reactor if
-        ``None``.  Tests pass a ``MemoryReactor``.
+    :param reactor: the reactor to listen with and keep time with; the
+        global reactor if ``None``.  Tests pass a ``MemoryReactorClock``.
     :return: a ``MultiService`` with one child per ``--listen`` endpoint.
         Each child listens when the service starts and logs
         ``BEEP server listening on <address>`` once it does.  A failure to
         listen is raised from ``startService``, so twistd exits with it.
     """
-    factory = _buildFactory(options)
+    factory = _buildFactory(options, reactor)
     parent = service.MultiService()
     for description in options["listen"]:
         child = strports.service(description, factory, reactor=reactor)

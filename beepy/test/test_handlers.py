@@ -9,6 +9,7 @@ from twisted.cred.checkers import InMemoryUsernamePasswordDatabaseDontUse
 from twisted.cred.portal import Portal
 from twisted.internet import defer, endpoints, reactor
 from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.task import Clock
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
@@ -23,10 +24,13 @@ from beepy import (
     Profile,
     ProfileFactory,
     RemoteProtocolError,
+    SessionTimeout,
     TLSPolicy,
     connectBEEP,
 )
 from beepy.core.frames import FrameType
+from beepy.pool import ChannelPool
+from beepy.profiles.ping import PingFactory
 from beepy.sasl import AvatarIdRealm, SASLPolicy
 from beepy.testing.certificates import CertificateAuthority
 from beepy.testing.loopback import connectedSessions
@@ -361,3 +365,48 @@ class TLSHandlerTests(TestCase):
         self.assertEqual(refusal.code, 421)
         self.assertFalse(session.isSecure)
         self.assertEqual(self.policy.started, [])
+
+
+class PoolAndAliveTests(SynchronousTestCase):
+    def test_poolHandlers(self):
+        """
+        The pool's create handler opens each of its channels (here with
+        piggybacked content), and the pool-created notification fires once
+        the initial ones are open.
+        """
+        accounts = Accounts()
+        client, server, pump = connectedSessions([accounts])
+        created = []
+
+        def openWithServerName(session, profileURI):
+            created.append(profileURI)
+            return session.openChannel([profileURI], serverName="accounts.example")
+
+        pool = ChannelPool(client, URI, initial=2, maximum=3, create=openWithServerName)
+        ready = pool.whenReady()
+        pump.flush()
+        self.assertIs(self.successResultOf(ready), pool)
+        self.assertEqual(created, [URI, URI])
+        self.assertEqual(len(accounts.built), 2)
+
+    def test_aliveCheck(self):
+        """
+        The alive check closes a session whose peer stops answering pings.
+        """
+        clock = Clock()
+        client, server, pump = connectedSessions([PingFactory()], clock=clock)
+        checking = client.keepAlive(interval=30, timeout=10)
+        closed = client.notifyClose()
+        pump.flush()
+        clock.advance(30)
+        pump.flush()
+        self.assertNoResult(closed)
+        server.transport.write = lambda data: None  # the peer stops answering
+        clock.advance(30)
+        pump.flush()
+        clock.advance(10)
+        pump.flush()
+        reason = self.successResultOf(closed)
+        self.assertIsInstance(reason, SessionTimeout)
+        self.assertEqual(reason.timeout, "keepalive")
+        self.failureResultOf(checking.whenDone(), SessionTimeout)

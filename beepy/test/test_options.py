@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from beepy.core.session import SessionConfig
 from beepy.factory import BEEPServerFactory
-from beepy.options import LIMITS, count, flag, limitParameters, octets, seconds, secondsOrOff
+from beepy.options import LIMITS, OFF, count, flag, limitParameters, octets, seconds, secondsOrOff
 from beepy.sasl import SASLPolicy
 from beepy.tls import TLSPolicy
 
@@ -33,7 +33,7 @@ class TypeTests(SynchronousTestCase):
             self.assertRaises(ValueError, seconds, bad)
 
     def test_secondsOrOff(self):
-        self.assertEqual([secondsOrOff(t) for t in ("off", "OFF", "0", "2.5")], [None, None, None, 2.5])
+        self.assertEqual([secondsOrOff(t) for t in ("off", "OFF", "0", "2.5")], [OFF, OFF, OFF, 2.5])
         self.assertRaises(ValueError, secondsOrOff, "-3")
 
     def test_count(self):

@@ -11,7 +11,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.error import CannotListenError, ConnectionDone
 from twisted.internet.testing import (
     EventLoggingObserver,
-    MemoryReactor,
+    MemoryReactorClock,
     RaisingMemoryReactor,
     StringTransport,
 )
@@ -114,7 +114,7 @@ class MakeServiceTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.reactor = MemoryReactor()
+        self.reactor = MemoryReactorClock()
 
     def startService(self, *arguments):
         """
@@ -256,7 +256,7 @@ class RecordingPort:
         self.stopped = True
 
 
-class PortRecordingReactor(MemoryReactor):
+class PortRecordingReactor(MemoryReactorClock):
     """
     A ``MemoryReactor`` that keeps the ports it listens with.
 
@@ -284,7 +284,7 @@ class AuthTests(SynchronousTestCase):
         Start the service for ``arguments`` on a ``MemoryReactor`` and
         connect a client to a session of its factory, in memory.
         """
-        reactor = MemoryReactor()
+        reactor = MemoryReactorClock()
         service = makeService(parse(*arguments), reactor=reactor)
         service.startService()
         self.addCleanup(service.stopService)
@@ -386,7 +386,7 @@ class ProfileOptionsTests(SynchronousTestCase):
 
     def test_unknownProfile(self):
         error = self.assertRaises(UsageError, parse, "--profile", "chat")
-        self.assertEqual(str(error), "no profile named 'chat'; registered: echo, sink")
+        self.assertEqual(str(error), "no profile named 'chat'; registered: echo, ping, sink")
 
     def test_optionForAnotherProfile(self):
         error = self.assertRaises(
@@ -463,15 +463,33 @@ class LimitOptionsTests(SynchronousTestCase):
                 streamBuffer=1024**2,
             ),
         )
-        service = makeService(options, MemoryReactor())
+        service = makeService(options, MemoryReactorClock())
         self.assertIs(service.services[0].factory.config, options["config"])
+
+    def test_timeouts(self):
+        """
+        The timeouts reach the factory: the server's idle default is 300 s,
+        and ``off`` turns a timer off rather than leaving its default.
+        """
+        factory = makeService(parse(), MemoryReactorClock()).services[0].factory
+        self.assertEqual(
+            (factory.greetingTimeout, factory.idleTimeout, factory.frameTimeout), (30, 300.0, 60)
+        )
+        options = parse(
+            "--greeting-timeout", "5", "--idle-timeout", "off", "--frame-timeout", "0"
+        )
+        factory = makeService(options, MemoryReactorClock()).services[0].factory
+        self.assertEqual(
+            (factory.greetingTimeout, factory.idleTimeout, factory.frameTimeout), (5.0, None, None)
+        )
+        self.assertRaises(UsageError, parse, "--idle-timeout", "-1")
 
     def test_policyLimits(self):
         options = parse(
             "--tls-timeout", "5", "--sasl-max-failures", "1", "--auth", "memory:bob:secret"
         )
         self.assertEqual(options["sasl"].maxFailures, 1)
-        factory = makeService(options, MemoryReactor()).services[0].factory
+        factory = makeService(options, MemoryReactorClock()).services[0].factory
         self.assertEqual(factory.tls.timeout, 5.0)
 
     def test_badLimits(self):
@@ -503,7 +521,7 @@ class HAProxyTests(SynchronousTestCase):
         the client HAProxy saw, not HAProxy.
         """
         events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
-        reactor = MemoryReactor()
+        reactor = MemoryReactorClock()
         service = makeService(parse("--listen", "haproxy:tcp:10288"), reactor)
         service.startService()
         self.addCleanup(service.stopService)

@@ -4,6 +4,7 @@ what ``twistd beep --profile NAME`` can offer.
 """
 
 from beepy.profiles.echo import ECHO_URI, EchoFactory
+from beepy.profiles.ping import PING_URI, PingFactory
 from beepy.profiles.sink import SINK_URI, SinkFactory
 from beepy.options import octets
 from beepy.registry import ProfileOption, ProfilePlugin
@@ -26,4 +27,11 @@ sink = ProfilePlugin(
             "window", octets, None, "Receive window of sink channels (default: the session's)."
         )
     ],
+)
+
+ping = ProfilePlugin(
+    "ping",
+    PING_URI,
+    "Answers every MSG with an empty RPY: Vortex's ALIVE check, for keepalive.",
+    PingFactory,
 )
