@@ -9,6 +9,7 @@ from twisted.internet.protocol import Factory
 from beepy.core.session import Role, SessionConfig
 from beepy.interfaces import IProfileFactory
 from beepy.protocol import BEEPProtocol
+from beepy.trace import traceSession
 
 __all__ = ["BEEPServerFactory", "BEEPClientFactory"]
 
@@ -27,6 +28,9 @@ class _BEEPFactory(Factory):
         may still ask the peer for it).
     :param clock: what keeps time for TLS timeouts (an ``IReactorTime``);
         the global reactor by default.
+    :param trace: to trace every frame of each session: called with each
+        new session, it returns the :class:`beepy.trace.IFrameObserver` to
+        report that session's frames to (see :mod:`beepy.trace`).
     """
 
     protocol = BEEPProtocol
@@ -41,6 +45,7 @@ class _BEEPFactory(Factory):
         sasl=None,
         tls=None,
         clock=None,
+        trace=None,
     ):
         self.profiles = list(profiles)
         for profile in self.profiles:
@@ -61,6 +66,7 @@ class _BEEPFactory(Factory):
         self.localize = localize
         self.tls = tls
         self.clock = clock
+        self.trace = trace
 
     def buildProtocol(self, addr):
         protocol = self.protocol(self.role, self.profiles, self.config, self.features, self.localize)
@@ -68,6 +74,8 @@ class _BEEPFactory(Factory):
         protocol.saslPolicy = self.sasl
         protocol.tlsPolicy = self.tls
         protocol.clock = self.clock
+        if self.trace is not None:
+            traceSession(protocol, self.trace(protocol))
         return protocol
 
 
