@@ -67,9 +67,9 @@ def _describe(exception):
     One line for an exception from Twisted, OpenSSL or beepy.
     """
     if isinstance(exception, SSL.Error):
-        reasons = [
-            reason[-1] for reason in exception.args[0] if isinstance(reason, tuple) and reason[-1]
-        ] if exception.args and isinstance(exception.args[0], list) else []
+        # OpenSSL's errors carry a list of (library, function, reason).
+        details = exception.args[0] if exception.args else []
+        reasons = [entry[-1] for entry in details if isinstance(entry, tuple) and entry[-1]]
         return "; ".join(reasons) or str(exception) or "TLS error"
     if isinstance(exception, error.ConnectionRefusedError):
         return "connection refused"
@@ -87,7 +87,7 @@ def _connectionFailure(exception):
         return CommandFailed(ExitStatus.TLS_FAILED, f"TLS failed: {_describe(exception)}")
     if isinstance(exception, ProtocolError):
         return CommandFailed(ExitStatus.CONNECTION_LOST, f"protocol violation: {exception}")
-    if isinstance(exception, (error.ConnectionClosed, error.ConnectionLost)):
+    if isinstance(exception, error.ConnectionClosed):
         return CommandFailed(
             ExitStatus.CONNECTION_LOST, f"connection lost: {_describe(exception)}"
         )
@@ -167,7 +167,7 @@ async def _connect(reactor, options, stderr):
     if options.tls:
         try:
             await _secure(session, options, options.server_name or host, trustRoot)
-        except BaseException:
+        except Exception:
             session.disconnect()
             raise
     return session
@@ -241,7 +241,7 @@ async def send(reactor, options, stdout, stderr):
             if options.sasl is not None:
                 await _authenticate(session, options, password)
             await _transfer(reactor, session, options, body, stdout, stderr)
-        except BaseException:
+        except Exception:
             session.disconnect()
             raise
         await _release(session)
