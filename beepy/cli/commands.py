@@ -168,7 +168,7 @@ async def _connect(reactor, options, stderr):
         try:
             await _secure(session, options, options.server_name or host, trustRoot)
         except Exception:
-            session.disconnect()
+            await _abandon(session)
             raise
     return session
 
@@ -188,6 +188,16 @@ async def _secure(session, options, serverName, trustRoot):
             )
 
 
+async def _abandon(session):
+    """
+    Drop the session after a failure, and wait until the connection has
+    closed (a TLS one says goodbye first).
+    """
+    closed = session.notifyClose()
+    session.disconnect()
+    await closed
+
+
 async def _release(session):
     """
     Release the session and wait for the connection to close; a peer that
@@ -198,7 +208,7 @@ async def _release(session):
         try:
             await session.close()
         except BEEPError:
-            session.disconnect()
+            await _abandon(session)
             raise
     await closed
 
@@ -242,7 +252,7 @@ async def send(reactor, options, stdout, stderr):
                 await _authenticate(session, options, password)
             await _transfer(reactor, session, options, body, stdout, stderr)
         except Exception:
-            session.disconnect()
+            await _abandon(session)
             raise
         await _release(session)
     finally:
