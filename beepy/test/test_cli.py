@@ -331,6 +331,16 @@ class CommandTestCase(TestCase):
         kwargs.setdefault("tls", TLSPolicy(SERVER_CERTIFICATE))
         return self.listen(BEEPServerFactory(profiles, **kwargs))
 
+    @defer.inlineCallbacks
+    def assertFailsAgainstBEEP(self, status, message, commandLine, **server):
+        """
+        :meth:`assertFails` against a new :meth:`listenBEEP` server (with
+        ``server`` arguments), whose ``host:port`` replaces ``WHERE`` in
+        ``commandLine``.
+        """
+        where = yield self.listenBEEP(**server)
+        yield self.assertFails(status, message, commandLine.replace("WHERE", where))
+
     def file(self, name, content):
         path = self.directory.child(name)
         path.setContent(content)
@@ -347,12 +357,13 @@ class CommandTestCase(TestCase):
         return status, stdout.getvalue(), stderr.getvalue()
 
     @defer.inlineCallbacks
-    def assertFails(self, status, message, *argv, **kwargs):
+    def assertFails(self, status, message, commandLine):
         """
-        ``beepy argv`` exits with ``status``, printing nothing but the line
-        ``beepy: message`` (a regular expression).
+        ``beepy`` with the arguments of ``commandLine`` (split at spaces)
+        exits with ``status``, printing nothing but the line ``beepy:
+        message`` (a regular expression).
         """
-        result = yield self.runBeepy(*argv, **kwargs)
+        result = yield self.runBeepy(*commandLine.split())
         self.assertEqual(result[0], status, result)
         self.assertEqual(result[1], b"")
         self.assertRegex(result[2], f"^beepy: {message}\n$")
@@ -394,7 +405,9 @@ class GreetTests(CommandTestCase):
         where = f"127.0.0.1:{port.getHost().port}"
         yield port.stopListening()
         yield self.assertFails(
-            ExitStatus.UNREACHABLE, f"cannot connect to {where}: connection refused", "greet", where
+            ExitStatus.UNREACHABLE,
+            f"cannot connect to {where}: connection refused",
+            f"greet {where}",
         )
 
     @defer.inlineCallbacks
@@ -413,7 +426,9 @@ class GreetTests(CommandTestCase):
 
         where = yield self.listen(Factory.forProtocol(Refusing))
         yield self.assertFails(
-            ExitStatus.SESSION_REFUSED, f"{where} refused the session: 421 too busy", "greet", where
+            ExitStatus.SESSION_REFUSED,
+            f"{where} refused the session: 421 too busy",
+            f"greet {where}",
         )
 
     @defer.inlineCallbacks
@@ -426,8 +441,7 @@ class GreetTests(CommandTestCase):
         yield self.assertFails(
             ExitStatus.SESSION_REFUSED,
             f"no greeting from {where}: the peer closed the connection",
-            "greet",
-            where,
+            f"greet {where}",
         )
 
     @defer.inlineCallbacks
@@ -440,8 +454,7 @@ class GreetTests(CommandTestCase):
         yield self.assertFails(
             ExitStatus.SESSION_REFUSED,
             f"no greeting from {where}: unknown frame keyword in header b'220 smtp.example ESMTP'",
-            "greet",
-            where,
+            f"greet {where}",
         )
 
     @defer.inlineCallbacks
@@ -487,40 +500,25 @@ class SendTests(CommandTestCase):
         status, out, err = yield self.runBeepy("send", where, "-p", ANSWERS_URI)
         self.assertEqual((status, out, err), (ExitStatus.OK, b"one two three", ""))
 
-    @defer.inlineCallbacks
     def test_errorReply(self):
-        where = yield self.listenBEEP()
-        yield self.assertFails(
+        return self.assertFailsAgainstBEEP(
             ExitStatus.ERROR_REPLY,
             "the peer answered with an error: 550 not today",
-            "send",
-            where,
-            "-p",
-            FAILING_URI,
+            f"send WHERE -p {FAILING_URI}",
         )
 
-    @defer.inlineCallbacks
     def test_refusedProfile(self):
-        where = yield self.listenBEEP()
-        yield self.assertFails(
+        return self.assertFailsAgainstBEEP(
             ExitStatus.PROFILE_REFUSED,
             "the peer refused profile http://example.com/nothing: 550 .+",
-            "send",
-            where,
-            "-p",
-            "http://example.com/nothing",
+            "send WHERE -p http://example.com/nothing",
         )
 
-    @defer.inlineCallbacks
     def test_connectionLost(self):
-        where = yield self.listenBEEP()
-        yield self.assertFails(
+        return self.assertFailsAgainstBEEP(
             ExitStatus.CONNECTION_LOST,
             "connection lost: .+",
-            "send",
-            where,
-            "-p",
-            HANGUP_URI,
+            f"send WHERE -p {HANGUP_URI}",
         )
 
     @defer.inlineCallbacks
@@ -529,12 +527,7 @@ class SendTests(CommandTestCase):
         yield self.assertFails(
             ExitStatus.USAGE,
             f"cannot read --file {missing}: No such file or directory",
-            "send",
-            "127.0.0.1:1",
-            "-p",
-            ECHO_URI,
-            "-f",
-            missing,
+            f"send 127.0.0.1:1 -p {ECHO_URI} -f {missing}",
         )
 
     @defer.inlineCallbacks
@@ -572,21 +565,15 @@ class TLSTests(CommandTestCase):
         )
         self.assertEqual((status, out, err), (ExitStatus.OK, b"secret", ""))
 
-    @defer.inlineCallbacks
     def test_untrusted(self):
         """
         By default the system's authorities are trusted, and the test
         authority is not one of them.
         """
-        where = yield self.listenBEEP()
-        yield self.assertFails(
+        return self.assertFailsAgainstBEEP(
             ExitStatus.TLS_FAILED,
             "TLS failed: certificate verify failed",
-            "send",
-            where,
-            "-p",
-            ECHO_URI,
-            "--tls",
+            f"send WHERE -p {ECHO_URI} --tls",
         )
 
     @defer.inlineCallbacks
@@ -596,38 +583,22 @@ class TLSTests(CommandTestCase):
         yield self.assertFails(
             ExitStatus.TLS_FAILED,
             "TLS failed: .*other.example.*",
-            "greet",
-            where,
-            "--tls",
-            "--ca",
-            ca,
-            "--server-name",
-            "other.example",
+            f"greet {where} --tls --ca {ca} --server-name other.example",
         )
 
-    @defer.inlineCallbacks
     def test_wrongFingerprint(self):
-        where = yield self.listenBEEP()
-        yield self.assertFails(
+        return self.assertFailsAgainstBEEP(
             ExitStatus.TLS_FAILED,
             "TLS failed: the peer's certificate has fingerprint [0-9A-F:]{95}, not AB:CD",
-            "greet",
-            where,
-            "--tls",
-            "--fingerprint",
-            "AB:CD",
+            "greet WHERE --tls --fingerprint AB:CD",
         )
 
-    @defer.inlineCallbacks
     def test_notOffered(self):
-        where = yield self.listenBEEP(tls=None)
-        yield self.assertFails(
+        return self.assertFailsAgainstBEEP(
             ExitStatus.TLS_FAILED,
             "TLS failed: the peer does not offer TLS",
-            "greet",
-            where,
-            "--tls",
-            "--insecure",
+            "greet WHERE --tls --insecure",
+            tls=None,
         )
 
 
