@@ -43,11 +43,30 @@ def main():
     """
     from twisted.internet.task import react
 
-    def exit(status):
-        if status:
-            raise SystemExit(int(status))
-
     def running(reactor):
-        return beepy(reactor, sys.argv[1:], sys.stdout.buffer, sys.stderr).addCallback(exit)
+        finished = defer.Deferred()
+
+        def settle(result):
+            if not finished.called:
+                finished.callback(result)
+
+        def interrupted():
+            # A signal stops the reactor before the command is done; without
+            # this, react would exit with 0.  The command is cancelled, so
+            # that the connection it loses is not reported as a failure.
+            if not finished.called:
+                sys.stderr.write("beepy: interrupted\n")
+                finished.callback(ExitStatus.INTERRUPTED)
+                command.cancel()
+
+        command = beepy(reactor, sys.argv[1:], sys.stdout.buffer, sys.stderr)
+        command.addBoth(settle)
+        reactor.addSystemEventTrigger("before", "shutdown", interrupted)
+        return finished.addCallback(_exit)
 
     react(running)
+
+
+def _exit(status):
+    if status:
+        raise SystemExit(int(status))

@@ -10,6 +10,8 @@ say) gives the exit status of the step it ended.
 """
 
 import enum
+import os
+import stat
 import sys
 from contextlib import contextmanager
 
@@ -29,7 +31,7 @@ from beepy.tls import TLSTimeout
 from beepy.trace import FramePrinter
 from beepy.cli.options import UsageError, endpointFromString
 from beepy.cli.progress import ProgressMeter
-from beepy.cli.transfer import CountingProducer, ReplyWriter
+from beepy.cli.transfer import CountingProducer, PipeProducer, ReplyWriter
 
 __all__ = ["CommandFailed", "ExitStatus", "formatGreeting", "greet", "send"]
 
@@ -48,6 +50,7 @@ class ExitStatus(enum.IntEnum):
     AUTHENTICATION_FAILED = 6  # SASL
     TLS_FAILED = 7  # refused, handshake, certificate
     CONNECTION_LOST = 8  # protocol violation, or lost midway
+    INTERRUPTED = 130  # SIGINT (Ctrl-C) or SIGTERM, as shells report SIGINT
 
 
 class CommandFailed(Exception):
@@ -238,25 +241,27 @@ async def greet(reactor, options, stdout, stderr):
 
 
 async def send(reactor, options, stdout, stderr):
-    if options.file is None:
-        body = _Read1(stdin())
-    else:
-        body = _readFile(options.file, "--file")
     password = None
     if options.password_file is not None:
         password = _readSecret(options.password_file, "--password-file")
+    if options.file is None:
+        opened, producer = None, _stdinProducer(reactor, stdin())
+    else:
+        opened = _readFile(options.file, "--file")
+        producer = FileBodyProducer(opened)
     try:
         session = await _connect(reactor, options, stderr)
         try:
             if options.sasl is not None:
                 await _authenticate(session, options, password)
-            await _transfer(reactor, session, options, body, stdout, stderr)
+            await _transfer(reactor, session, options, producer, stdout, stderr)
         except Exception:
             await _abandon(session)
             raise
         await _release(session)
     finally:
-        body.close()
+        if opened is not None:
+            opened.close()
 
 
 def stdin():
@@ -266,25 +271,18 @@ def stdin():
     return sys.stdin.buffer
 
 
-class _Read1:
+def _stdinProducer(reactor, stream):
     """
-    A pipe read with ``read1``: a body producer's read returns what is
-    there instead of blocking until a whole buffer is full, so what a
-    slow writer sends on stdin leaves as it comes.
+    The body producer of standard input: a redirected file is read like
+    ``--file`` (its size is known), a pipe or terminal in a thread.
     """
-
-    def __init__(self, stream):
-        self._stream = stream
-
-    def read(self, size):
-        return self._stream.read1(size)
-
-    def close(self):
-        self._stream.close()
+    fileno = stream.fileno()
+    if stat.S_ISREG(os.fstat(fileno).st_mode):
+        return FileBodyProducer(stream)
+    return PipeProducer(reactor, fileno)
 
 
-async def _transfer(reactor, session, options, body, stdout, stderr):
-    producer = FileBodyProducer(body)
+async def _transfer(reactor, session, options, producer, stdout, stderr):
     total = None if producer.length is UNKNOWN_LENGTH else producer.length
     progress = ProgressMeter(reactor, stderr, total)
     writer = ReplyWriter(stdout, progress.countReceived, session.factory.config.maxMessageSize)
@@ -297,13 +295,19 @@ async def _transfer(reactor, session, options, body, stdout, stderr):
     if not options.trace:
         # Both go to stderr, and a redrawn line would garble the trace.
         progress.start()
+    failed = None
     try:
         with _step(ExitStatus.ERROR_REPLY, "the peer answered with an error"):
             await channel.sendMessage(message)
+    except CommandFailed as e:
+        failed = e
     finally:
         progress.stop()
     if isinstance(writer.error, ProtocolError):
+        # The reply writer broke the session off, and says why.
         raise _connectionFailure(writer.error)
+    if failed is not None:
+        raise failed
     if writer.error is not None:
         raise CommandFailed(
             ExitStatus.ERROR_REPLY, f"the peer answered with an error: {writer.error}"

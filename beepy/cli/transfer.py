@@ -5,8 +5,12 @@ it sends, and the profile that writes the reply out frame by frame, so that
 neither a large file nor a large reply is ever held whole.
 """
 
+import os
+import threading
+
+from twisted.internet import defer
 from twisted.internet.interfaces import IConsumer
-from twisted.web.iweb import IBodyProducer
+from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from zope.interface import implementer
 
 from beepy.core.codes import ReplyCode
@@ -17,11 +21,94 @@ from beepy.core.mime import Message
 from beepy.interfaces import IFrameReceiver
 from beepy.profile import Profile
 
-__all__ = ["CountingProducer", "ReplyWriter"]
+__all__ = ["CountingProducer", "PipeProducer", "ReplyWriter"]
 
 #: The longest MIME header block of a streamed reply we look for the end
 #: of; a reply whose first octets hold no header end is all body.
 MAX_HEADER_BLOCK = 64 * 1024
+
+
+#: Octets read from a pipe at a time, at most.
+READ_SIZE = 64 * 1024
+
+
+@implementer(IBodyProducer)
+class PipeProducer:
+    """
+    An ``IBodyProducer`` of what a pipe or terminal (stdin) delivers until
+    its end, read in a thread of its own.
+
+    A read from a pipe blocks until a writer sends something, and in the
+    reactor's thread it would stop everything, Ctrl-C included.  The
+    thread is a daemon, so a read still blocked does not keep the process
+    alive once beepy is done; not a thread of the reactor's pool, whose
+    shutdown waits for it.  It reads the file descriptor itself, not a
+    Python file object, whose lock a blocked read would hold while the
+    interpreter exits (a fatal error).  What it reads is handed to the
+    reactor thread in order, and while the consumer has paused it reads
+    nothing more.
+
+    :param reactor: an ``IReactorThreads``.
+    :param fileno: the file descriptor to read, e.g. 0.
+    """
+
+    length = UNKNOWN_LENGTH
+
+    def __init__(self, reactor, fileno):
+        self._reactor = reactor
+        self._fileno = fileno
+        self._reading = threading.Event()  # clear while paused
+        self._stopped = False
+        self._consumer = None
+        self._finished = None
+
+    def startProducing(self, consumer):
+        self._consumer = consumer
+        self._finished = defer.Deferred()
+        self._reading.set()
+        threading.Thread(target=self._read, name="beepy stdin", daemon=True).start()
+        return self._finished
+
+    def pauseProducing(self):
+        self._reading.clear()
+
+    def resumeProducing(self):
+        self._reading.set()
+
+    def stopProducing(self):
+        # The Deferred of startProducing must not fire after this.
+        self._stopped = True
+        self._reading.set()
+
+    def _read(self):
+        """
+        The thread: read until the end, an error, or a stop.
+        """
+        while True:
+            self._reading.wait()
+            if self._stopped:
+                return
+            try:
+                data = os.read(self._fileno, READ_SIZE)
+            except OSError as e:
+                self._reactor.callFromThread(self._end, e)
+                return
+            if not data:
+                self._reactor.callFromThread(self._end, None)
+                return
+            self._reactor.callFromThread(self._deliver, data)
+
+    def _deliver(self, data):
+        if not self._stopped:
+            self._consumer.write(data)
+
+    def _end(self, error):
+        if self._stopped:
+            return
+        if error is None:
+            self._finished.callback(None)
+        else:
+            self._finished.errback(error)
 
 
 @implementer(IBodyProducer)

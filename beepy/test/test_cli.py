@@ -23,7 +23,7 @@ from beepy.cli import ExitStatus, beepy, commands
 from beepy.cli.commands import formatGreeting
 from beepy.cli.options import DEFAULT_PORT, UsageError, endpointFromString, parseArguments
 from beepy.cli.progress import ProgressMeter, formatSize
-from beepy.cli.transfer import ReplyWriter
+from beepy.cli.transfer import PipeProducer, ReplyWriter
 from beepy.core.frames import DataFrame, FrameType
 from beepy.core.management import TLS_URI, Greeting
 from beepy.profiles.echo import ECHO_URI, EchoFactory
@@ -265,6 +265,23 @@ class ReplyWriterTests(SynchronousTestCase):
         self.writer.frameReceived(frame(FrameType.NUL, b""))
         self.assertEqual(self.output.getvalue(), b"two one ")
 
+    def test_tooManyAnswers(self):
+        """
+        Unfinished answers beyond the limit break the session off, with a
+        protocol violation as the reason.
+        """
+        disconnected = []
+        session = type("Session", (), {"disconnect": lambda self: disconnected.append(True)})()
+        self.writer.channel = type("Channel", (), {"session": session})()
+        self.writer.frameReceived(frame(FrameType.ANS, b"\r\n" + b"x" * 60, more=True, ansno=0))
+        self.assertEqual((disconnected, self.writer.error), ([], None))
+        self.writer.frameReceived(frame(FrameType.ANS, b"\r\n" + b"y" * 60, more=True, ansno=1))
+        self.assertEqual(disconnected, [True])
+        self.assertEqual(
+            str(self.writer.error), "the peer's unfinished answers exceed 100 octets"
+        )
+        self.assertEqual(self.output.getvalue(), b"")
+
     def test_error(self):
         payload = (
             b"Content-Type: application/beep+xml\r\n\r\n"
@@ -274,6 +291,42 @@ class ReplyWriterTests(SynchronousTestCase):
         self.writer.frameReceived(frame(FrameType.ERR, payload[20:]))
         self.assertEqual(self.writer.error, BEEPError(550, "no such thing"))
         self.assertEqual(self.output.getvalue(), b"")
+
+
+class Collector:
+    def __init__(self):
+        self.data = bytearray()
+
+    def write(self, data):
+        self.data += data
+
+
+class PipeProducerTests(TestCase):
+    """
+    :class:`PipeProducer` reads a pipe in a thread and writes what it read
+    in the reactor's.
+    """
+
+    @defer.inlineCallbacks
+    def test_toTheEnd(self):
+        readable, writable = os.pipe()
+        self.addCleanup(os.close, readable)
+        os.write(writable, b"piped ")
+        os.write(writable, b"octets")
+        os.close(writable)
+        consumer = Collector()
+        yield PipeProducer(reactor, readable).startProducing(consumer).addTimeout(
+            TIMEOUT, reactor
+        )
+        self.assertEqual(consumer.data, b"piped octets")
+
+    @defer.inlineCallbacks
+    def test_readError(self):
+        readable, writable = os.pipe()
+        os.close(readable)
+        os.close(writable)
+        finished = PipeProducer(reactor, readable).startProducing(Collector())
+        yield self.assertFailure(finished.addTimeout(TIMEOUT, reactor), OSError)
 
 
 class AnswersProfile(Profile):
@@ -341,6 +394,19 @@ class CommandTestCase(TestCase):
         where = yield self.listenBEEP(**server)
         yield self.assertFails(status, message, commandLine.replace("WHERE", where))
 
+    def pipe(self, content):
+        """
+        :return: the reading end of a pipe holding ``content`` (at most
+            what a pipe buffers, 64 KiB on Linux), as stdin is for ``echo
+            hi | beepy send``.
+        """
+        readable, writable = os.pipe()
+        os.write(writable, content)
+        os.close(writable)
+        stream = os.fdopen(readable, "rb")
+        self.addCleanup(stream.close)
+        return stream
+
     def file(self, name, content):
         path = self.directory.child(name)
         path.setContent(content)
@@ -351,7 +417,7 @@ class CommandTestCase(TestCase):
         """
         :return: a ``Deferred`` firing with ``(status, stdout, stderr)``.
         """
-        self.patch(commands, "stdin", lambda: io.BytesIO(stdin))
+        self.patch(commands, "stdin", lambda: self.pipe(stdin))
         stdout, stderr = io.BytesIO(), io.StringIO()
         status = yield beepy(reactor, list(argv), stdout, stderr).addTimeout(TIMEOUT, reactor)
         return status, stdout.getvalue(), stderr.getvalue()
@@ -487,6 +553,20 @@ class SendTests(CommandTestCase):
         where = yield self.listenBEEP()
         status, out, err = yield self.runBeepy("send", where, "-p", ECHO_URI, stdin=b"from stdin")
         self.assertEqual((status, out, err), (ExitStatus.OK, b"from stdin", ""))
+
+    @defer.inlineCallbacks
+    def test_stdinFile(self):
+        """
+        A file as stdin (``beepy send ... < file``) is sent like ``--file``.
+        """
+        where = yield self.listenBEEP()
+        body = os.urandom(200 * 1024)
+        stream = open(self.file("body", body), "rb")
+        self.addCleanup(stream.close)
+        self.patch(commands, "stdin", lambda: stream)
+        stdout, stderr = io.BytesIO(), io.StringIO()
+        status = yield beepy(reactor, ["send", where, "-p", ECHO_URI], stdout, stderr)
+        self.assertEqual((status, stdout.getvalue(), stderr.getvalue()), (ExitStatus.OK, body, ""))
 
     @defer.inlineCallbacks
     def test_emptyReply(self):
@@ -678,14 +758,22 @@ class ConsoleScriptTests(TestCase):
         """
         :return: a ``Deferred`` firing with ``(status, stdout, stderr)``.
         """
-        running = runProcess(
+        process, _ = self.start(*argv, stdin=stdin)
+        return process.ended.addCallback(
+            lambda result: (result[2], result[0], result[1].decode())
+        )
+
+    def start(self, *argv, stdin=b""):
+        """
+        Start ``beepy argv``; see :func:`beepy.testing.processes.runProcess`.
+        """
+        return runProcess(
             self.script,
             [self.script] + list(argv),
             stdin=stdin,
             env=cleanEnvironment(),
             path=self.directory.path,
         )
-        return running.addCallback(lambda result: (result[2], result[0], result[1].decode()))
 
     @defer.inlineCallbacks
     def test_greet(self):
@@ -754,3 +842,17 @@ class ConsoleScriptTests(TestCase):
             "beepy send: the following arguments are required: -p/--profile "
             "(see beepy send --help)\n",
         )
+
+    @defer.inlineCallbacks
+    def test_interrupted(self):
+        """
+        Ctrl-C (``SIGINT``) while ``send`` waits on stdin ends it with status
+        130 and one line, not with status 0 or a traceback.
+        """
+        where = yield self.startServer()
+        process, transport = self.start("send", where, "-p", ECHO_URI, "--trace", stdin=None)
+        yield process.whenError(b"> MSG 1 0 ").addTimeout(TIMEOUT, reactor)
+        transport.signalProcess("INT")
+        out, err, status = yield process.ended.addTimeout(TIMEOUT, reactor)
+        self.assertEqual((status, out), (ExitStatus.INTERRUPTED, b""))
+        self.assertTrue(err.endswith(b"\nbeepy: interrupted\n"), err)

@@ -27,6 +27,7 @@ import beepy
 __all__ = [
     "DISTRIBUTION",
     "INSTALL_COMMAND",
+    "ScriptProcess",
     "TIMEOUT",
     "TwistdProcess",
     "cleanEnvironment",
@@ -166,38 +167,69 @@ def requireInstalled(directory):
             )
 
 
-class _Run(ProcessProtocol):
-    def __init__(self, stdin):
+class ScriptProcess(ProcessProtocol):
+    """
+    A child process run to its end, with what it writes collected.
+
+    :param stdin: ``bytes`` written to its standard input, which is then
+        closed; ``None`` leaves it open.
+    :ivar ended: a ``Deferred`` firing with ``(stdout, stderr, exit
+        status)`` (``bytes``, ``bytes``, and an ``int``, or ``None`` if a
+        signal ended it).
+    """
+
+    def __init__(self, stdin=b""):
         self._stdin = stdin
         self.output = bytearray()
         self.errors = bytearray()
         self.ended = defer.Deferred()
+        self._errorWaiters = []
+
+    def whenError(self, text):
+        """
+        :return: a ``Deferred`` firing once the process has written
+            ``text`` (``bytes``) to stderr.
+        """
+        waiter = defer.Deferred()
+        self._errorWaiters.append((text, waiter))
+        self._checkErrors()
+        return waiter
 
     def connectionMade(self):
-        self.transport.write(self._stdin)
-        self.transport.closeStdin()
+        if self._stdin is not None:
+            self.transport.write(self._stdin)
+            self.transport.closeStdin()
 
     def outReceived(self, data):
         self.output += data
 
     def errReceived(self, data):
         self.errors += data
+        self._checkErrors()
 
     def processEnded(self, reason):
         self.ended.callback((bytes(self.output), bytes(self.errors), reason.value.exitCode))
 
+    def _checkErrors(self):
+        waiting, self._errorWaiters = self._errorWaiters, []
+        for text, waiter in waiting:
+            if text in self.errors:
+                waiter.callback(None)
+            else:
+                self._errorWaiters.append((text, waiter))
+
 
 def runProcess(executable, argv, stdin=b"", env=None, path=None):
     """
-    Run a child process to its end, with ``stdin`` as its standard input.
+    Start a child process; see :class:`ScriptProcess`.
 
     :param argv: its arguments, the program name included.
-    :return: a ``Deferred`` firing with ``(stdout, stderr, exit status)``
-        (``bytes``, ``bytes``, ``int``, or ``None`` if a signal ended it).
+    :return: ``(process, transport)``: the :class:`ScriptProcess`, whose
+        ``ended`` fires at the end, and the process transport.
     """
-    process = _Run(stdin)
-    reactor.spawnProcess(process, executable, argv, env=env, path=path)
-    return process.ended
+    process = ScriptProcess(stdin)
+    transport = reactor.spawnProcess(process, executable, argv, env=env, path=path)
+    return process, transport
 
 
 class TwistdProcess(ProcessProtocol):
