@@ -153,16 +153,17 @@ async def _connect(reactor, options, stderr):
                 trustRoot = trustRootFromPEM(pem.read())
             except ValueError as e:
                 raise CommandFailed(ExitStatus.USAGE, f"no certificates in --ca: {e}") from e
-    trace = None
-    if options.trace:
-        trace = lambda session: FramePrinter(stderr.write)  # noqa: E731
+
+    def trace(session):
+        return FramePrinter(stderr.write)
+
     with _step(
         ExitStatus.UNREACHABLE,
         f"cannot connect to {where}",
         (error.ConnectError, error.DNSLookupError),
     ), _step(ExitStatus.SESSION_REFUSED, f"{where} refused the session"):
         try:
-            session = await connectBEEP(endpoint, trace=trace)
+            session = await connectBEEP(endpoint, trace=trace if options.trace else None)
         except (error.ConnectionClosed, ProtocolError) as e:
             raise CommandFailed(
                 ExitStatus.SESSION_REFUSED, f"no greeting from {where}: {_describe(e)}"

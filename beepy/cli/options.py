@@ -27,8 +27,11 @@ _BUILTIN_ENDPOINT_TYPES = frozenset(["tcp", "ssl", "unix"])
 #: Mechanisms that take no user name and password.
 _ANONYMOUS_MECHANISMS = frozenset(["ANONYMOUS", "EXTERNAL"])
 
-_HOST_PORT = re.compile(r"\[(?P<bracketed>[^\]]+)\](?::(?P<port6>[^:]*))?|(?P<host>[^:]+)(?::(?P<port>[^:]*))?")
-
+#: ``host[:port]``, or ``[address][:port]`` for IPv6.
+_HOST_PORT = re.compile(
+    r"\[(?P<bracketed>[^\]]+)\](?::(?P<port6>[^:]*))?"
+    r"|(?P<host>[^:]+)(?::(?P<port>[^:]*))?"
+)
 
 _ENDPOINT_HELP = (
     f"host[:port] (port {DEFAULT_PORT} by default; [address]:port for IPv6), "
