@@ -310,6 +310,12 @@ class BEEPProtocol(Protocol):
             setNoDelay(True)
         self.transport.registerProducer(self, True)
         self._registered = True
+        self._log.info(
+            "BEEP session with {peer} opened ({role})",
+            beepEvent="sessionOpened",
+            peer=self._peer(),
+            role=self.role.name.lower(),
+        )
         self._prepareGreeting()
         self._session.greet()
         self._flush()
@@ -352,8 +358,18 @@ class BEEPProtocol(Protocol):
             reason = Failure(reason)
         if self._violation is not None:
             reason = Failure(self._violation)
+        elif reason.check(error.ConnectionDone) and not self._session.released:
+            # The transport closed cleanly, but a session that was not
+            # released was broken off all the same (Vortex's broken pipe).
+            reason = Failure(error.ConnectionLost("the connection ended without a release"))
         reason = self._tlsConnectionLost(reason)
         self._lostReason = reason
+        self._log.info(
+            "BEEP session with {peer} closed: {reason}",
+            beepEvent="sessionClosed",
+            peer=self._peer(),
+            reason=reason.value,
+        )
         for waiters in (self._greetingWaiters, self._releaseWaiters):
             while waiters:
                 waiters.pop().errback(reason)
@@ -397,6 +413,7 @@ class BEEPProtocol(Protocol):
             # A profile's channelClosed may call back in here and get first.
             channel = self._channels.pop(number, None)
             if channel is not None:
+                self._logChannel("closed", channel)
                 channel._closed(Failure(error.ConnectionDone(f"channel {number} closed")), clean=True)
         if self._session.released:
             self.disconnect()
@@ -470,6 +487,7 @@ class BEEPProtocol(Protocol):
             channel.profile = profile
             channel.startContent = candidate.content
             self._channels[event.number] = channel
+            self._logChannel("started by the peer", channel)
             reply = ProfileElement(candidate.uri, start.replyContent)
             self._send(
                 lambda core: core.acceptStart(
@@ -481,6 +499,13 @@ class BEEPProtocol(Protocol):
             )
             return
         if self._lostReason is None:
+            self._log.info(
+                "Refused to start channel {channel} for {peer}: {error}",
+                beepEvent="channelRefused",
+                channel=event.number,
+                peer=self._peer(),
+                error=refusal,
+            )
             self._send(lambda core: core.refuseStart(event.number, refusal))
 
     def _channelStarted(self, event):
@@ -490,6 +515,7 @@ class BEEPProtocol(Protocol):
         if profile is not None:
             profile.channel = channel
         self._channels[event.number] = channel
+        self._logChannel("started", channel)
         opened.callback(channel)
 
     def _channelStartFailed(self, event):
@@ -713,9 +739,22 @@ class BEEPProtocol(Protocol):
     def _protocolViolated(self, event):
         self._violation = event.error
         self._log.error(
-            "Terminating the BEEP session with {peer}: {error}", peer=self._peer(), error=event.error
+            "Terminating the BEEP session with {peer}: {error}",
+            beepEvent="protocolViolation",
+            peer=self._peer(),
+            error=event.error,
         )
         self.disconnect()
+
+    def _logChannel(self, what, channel):
+        self._log.info(
+            "Channel {channel} ({profile}) with {peer} {what}",
+            beepEvent="channel" + what.split()[0].capitalize(),
+            channel=channel.number,
+            profile=channel.profileURI,
+            peer=self._peer(),
+            what=what,
+        )
 
     def _peer(self):
         try:
@@ -818,7 +857,7 @@ class BEEPProtocol(Protocol):
         getPeerCertificate = getattr(self.transport, "getPeerCertificate", None)
         certificate = getPeerCertificate() if getPeerCertificate is not None else None
         self.peerCertificate = certificate.to_cryptography() if certificate is not None else None
-        self._log.info("TLS is active with {peer}", peer=self._peer())
+        self._log.info("TLS is active with {peer}", beepEvent="tlsStarted", peer=self._peer())
         if self.tlsPolicy is not None:
             self._callProfile(self.tlsPolicy.tlsStarted, self)
 

@@ -76,8 +76,15 @@ def _describe(exception):
         return "; ".join(reasons) or str(exception) or "TLS error"
     if isinstance(exception, error.ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exception, error.ConnectionDone):
-        return "the peer closed the connection"
+    if isinstance(exception, error.ConnectionClosed):
+        # Without Twisted's "Connection to the other side was lost in a
+        # non-clean fashion" before the reason.
+        detail = " ".join(str(argument) for argument in exception.args)
+        if detail:
+            return detail
+        if isinstance(exception, error.ConnectionDone):
+            return "the peer closed the connection"
+        return "the connection broke"
     return str(exception).strip() or type(exception).__name__
 
 

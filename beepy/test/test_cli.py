@@ -506,7 +506,7 @@ class GreetTests(CommandTestCase):
         where = yield self.listen(Factory.forProtocol(Hangup))
         yield self.assertFails(
             ExitStatus.SESSION_REFUSED,
-            f"no greeting from {where}: the peer closed the connection",
+            f"no greeting from {where}: the connection ended without a release",
             f"greet {where}",
         )
 

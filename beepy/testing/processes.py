@@ -329,10 +329,12 @@ class TwistdProcess(ProcessProtocol):
         )
 
 
-def startTwistd(testCase, directory, *arguments):
+def startTwistd(testCase, directory, *arguments, env=None):
     """
     Start ``twistd -n beep`` with ``arguments`` in ``directory``, stopped
     when ``testCase`` ends.
+
+    :param env: its environment; by default :func:`cleanEnvironment`.
 
     :return: ``(process, transport)``: the :class:`TwistdProcess` and the
         process transport.
@@ -343,7 +345,7 @@ def startTwistd(testCase, directory, *arguments):
         process,
         executable,
         argv + ["-n", "-l", "-", "--pidfile=", "beep"] + list(arguments),
-        env=cleanEnvironment(),
+        env=cleanEnvironment() if env is None else env,
         path=directory.path,
     )
     testCase.addCleanup(process.terminate, transport)
