@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from OpenSSL import SSL
 from service_identity import VerificationError
-from twisted.internet import defer, error
+from twisted.internet import defer, error, ssl
 from twisted.web.client import FileBodyProducer
 from twisted.web.iweb import UNKNOWN_LENGTH
 
@@ -153,13 +153,7 @@ async def _connect(reactor, options, stderr):
         endpoint, host = endpointFromString(reactor, where)
     except UsageError as e:
         raise CommandFailed(ExitStatus.USAGE, str(e)) from e
-    trustRoot = None
-    if options.ca is not None:
-        with _readFile(options.ca, "--ca") as pem:
-            try:
-                trustRoot = trustRootFromPEM(pem.read())
-            except ValueError as e:
-                raise CommandFailed(ExitStatus.USAGE, f"no certificates in --ca: {e}") from e
+    tls = _tlsArguments(options, host) if options.tls else None
 
     def trace(session):
         return FramePrinter(stderr.write)
@@ -175,21 +169,47 @@ async def _connect(reactor, options, stderr):
             raise CommandFailed(
                 ExitStatus.SESSION_REFUSED, f"no greeting from {where}: {_describe(e)}"
             ) from e
-    if options.tls:
+    if tls is not None:
         try:
-            await _secure(session, options, options.server_name or host, trustRoot)
+            await _secure(session, tls, options.fingerprint)
         except Exception:
             await _abandon(session)
             raise
     return session
 
 
-async def _secure(session, options, serverName, trustRoot):
-    pinned = options.fingerprint
+def _tlsArguments(options, host):
+    """
+    The arguments of ``startTLS`` that the TLS options give, their files
+    read before connecting.
+    """
+    trustRoot = clientCertificate = None
+    if options.ca is not None:
+        with _readFile(options.ca, "--ca") as pem:
+            try:
+                trustRoot = trustRootFromPEM(pem.read())
+            except ValueError as e:
+                raise CommandFailed(ExitStatus.USAGE, f"no certificates in --ca: {e}") from e
+    if options.cert is not None:
+        with _readFile(options.cert, "--cert") as pem:
+            try:
+                clientCertificate = ssl.PrivateCertificate.loadPEM(pem.read())
+            except Exception as e:
+                # OpenSSL's parse errors, or no key that matches.
+                raise CommandFailed(
+                    ExitStatus.USAGE, f"no certificate with its private key in --cert: {e}"
+                ) from e
+    return dict(
+        serverName=options.server_name or host,
+        trustRoot=trustRoot,
+        clientCertificate=clientCertificate,
+        verify=not (options.insecure or options.fingerprint),
+    )
+
+
+async def _secure(session, arguments, pinned):
     with _step(ExitStatus.TLS_FAILED, "TLS failed", (BEEPError, ProtocolError)):
-        await session.startTLS(
-            serverName=serverName, trustRoot=trustRoot, verify=not (options.insecure or pinned)
-        )
+        await session.startTLS(**arguments)
     if pinned is not None:
         presented = fingerprint(session.peerCertificate) if session.peerCertificate else "none"
         if presented.replace(":", "") != pinned.replace(":", "").upper():

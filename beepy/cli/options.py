@@ -130,6 +130,12 @@ def _addSessionArguments(parser):
         help="accept any certificate: encryption without authentication",
     )
     tls.add_argument(
+        "--cert",
+        metavar="PEM",
+        help="the certificate to present, with its private key in the same file, "
+        "to a peer that asks for one (and for SASL EXTERNAL)",
+    )
+    tls.add_argument(
         "--server-name",
         metavar="NAME",
         help="the name the peer's certificate must carry (default: the host of ENDPOINT)",
@@ -208,7 +214,7 @@ def parseArguments(argv):
     arguments = _buildParser().parse_args(argv)
     tlsOnly = [
         name
-        for name in ("ca", "fingerprint", "server_name", "insecure")
+        for name in ("ca", "cert", "fingerprint", "server_name", "insecure")
         if getattr(arguments, name)
     ]
     command = f"beepy {arguments.command}"

@@ -28,7 +28,7 @@ from beepy.core.frames import DataFrame, FrameType
 from beepy.core.management import TLS_URI, Greeting
 from beepy.profiles.echo import ECHO_URI, EchoFactory
 from beepy.profiles.sink import SINK_URI, SinkFactory
-from beepy.sasl import AvatarIdRealm, SASLPolicy
+from beepy.sasl import AvatarIdRealm, ClientCertificateChecker, SASLPolicy
 from beepy.testing.certificates import CertificateAuthority
 from beepy.testing.processes import (
     TIMEOUT,
@@ -114,7 +114,7 @@ class ArgumentTests(SynchronousTestCase):
         self.assertUsageError(["send", "beep.example"], "-p/--profile")
 
     def test_tlsOptionsNeedTLS(self):
-        for option in (["--ca", "ca.pem"], ["--insecure"], ["--server-name", "x"]):
+        for option in (["--ca", "a"], ["--cert", "c"], ["--insecure"], ["--server-name", "x"]):
             self.assertUsageError(
                 ["greet", "beep.example"] + option, "needs --tls", "beepy greet"
             )
@@ -351,6 +351,7 @@ def _factory(uri, profile):
 
 AUTHORITY = CertificateAuthority()
 SERVER_CERTIFICATE = AUTHORITY.issue("beep.example", "127.0.0.1")
+CLIENT_CERTIFICATE = AUTHORITY.issue("client.example")
 
 
 class CommandTestCase(TestCase):
@@ -709,6 +710,50 @@ class SASLTests(CommandTestCase):
         status, out, err = yield self.send(where, "--sasl", "CRAM-MD5", password=b"guess\n")
         self.assertEqual((status, out), (ExitStatus.AUTHENTICATION_FAILED, b""))
         self.assertRegex(err, "^beepy: authentication failed: 535 .*\n$")
+
+    @defer.inlineCallbacks
+    def test_plainOverTLS(self):
+        """
+        TLS comes first, then SASL: PLAIN is offered once the session is
+        secured.
+        """
+        checker = InMemoryUsernamePasswordDatabaseDontUse()
+        checker.addUser(b"bob", b"secret")
+        policy = SASLPolicy(Portal(AvatarIdRealm(), [checker]), requireAuthentication=[ECHO_URI])
+        where = yield self.listenBEEP(sasl=policy)
+        result = yield self.send(where, "--tls", "--insecure", "--sasl", "PLAIN")
+        self.assertEqual(result, (ExitStatus.OK, b"authenticated", ""))
+
+    @defer.inlineCallbacks
+    def test_external(self):
+        """
+        ``--cert`` presents a client certificate, which SASL EXTERNAL then
+        authenticates.
+        """
+        policy = SASLPolicy(
+            Portal(AvatarIdRealm(), [ClientCertificateChecker()]),
+            requireAuthentication=[ECHO_URI],
+        )
+        where = yield self.listenBEEP(
+            sasl=policy, tls=TLSPolicy(SERVER_CERTIFICATE, clientTrustRoot=AUTHORITY.certificate)
+        )
+        ca = self.file("ca.pem", AUTHORITY.certificate.dumpPEM())
+        cert = self.file("client.pem", CLIENT_CERTIFICATE.dumpPEM())
+        result = yield self.runBeepy(
+            *f"send {where} -p {ECHO_URI} --tls --ca {ca} --server-name beep.example "
+            f"--cert {cert} --sasl EXTERNAL".split(),
+            stdin=b"certified",
+        )
+        self.assertEqual(result, (ExitStatus.OK, b"certified", ""))
+
+    @defer.inlineCallbacks
+    def test_badCertificate(self):
+        cert = self.file("client.pem", AUTHORITY.certificate.dumpPEM())
+        status, out, err = yield self.runBeepy(
+            "greet", "127.0.0.1:1", "--tls", "--insecure", "--cert", cert
+        )
+        self.assertEqual((status, out), (ExitStatus.USAGE, b""))
+        self.assertRegex(err, "^beepy: no certificate with its private key in --cert: .+\n$")
 
     @defer.inlineCallbacks
     def test_notOffered(self):
