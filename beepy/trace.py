@@ -17,6 +17,7 @@ callable (``connectBEEP`` passes it on)::
 or attach a tracer to a running session with :func:`traceSession`.
 """
 
+from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
 from beepy.core.codec import FrameDecoder
@@ -79,9 +80,14 @@ class FrameTracer:
     The :attr:`beepy.BEEPProtocol.octetObserver` of one session: decodes
     both directions into frames for an :class:`IFrameObserver`.
 
+    What the observer raises is logged, not passed on: it runs inside the
+    session's reads and writes, and tracing must not break the session.
+
     :param maxPayload: the largest frame payload decoded; the session's own
         limits terminate it before anything larger arrives whole.
     """
+
+    _log = Logger()
 
     def __init__(self, observer, maxPayload=MAX_SIZE):
         self.observer = observer
@@ -97,7 +103,7 @@ class FrameTracer:
     def sessionReset(self):
         # Whatever either direction held belonged to the old session.
         self._decoders = self._newDecoders()
-        self.observer.sessionReset()
+        self._report(self.observer.sessionReset)
 
     def _newDecoders(self):
         return {direction: FrameDecoder(self._maxPayload) for direction in (SENT, RECEIVED)}
@@ -110,11 +116,17 @@ class FrameTracer:
         try:
             frame = decoder.nextFrame()
             while frame is not None:
-                self.observer.frameTraced(direction, frame)
+                self._report(self.observer.frameTraced, direction, frame)
                 frame = decoder.nextFrame()
         except RemoteProtocolError as error:
             self._decoders[direction] = None
-            self.observer.traceFailed(direction, error)
+            self._report(self.observer.traceFailed, direction, error)
+
+    def _report(self, method, *args):
+        try:
+            method(*args)
+        except Exception:
+            self._log.failure("the frame observer {observer!r} failed", observer=self.observer)
 
 
 def escapePayload(payload, width=DEFAULT_PAYLOAD_WIDTH):

@@ -108,6 +108,24 @@ class FrameTracerTests(SynchronousTestCase):
         self.assertEqual(self.observer.reports, [("reset",), ("frame", RECEIVED, ANS)])
 
 
+    def test_observerFails(self):
+        """
+        What the observer raises is logged, and the next frame is still
+        reported: tracing never breaks the session it traces.
+        """
+
+        class Failing(RecordingObserver):
+            def frameTraced(self, direction, frame):
+                super().frameTraced(direction, frame)
+                raise ValueError("observer bug")
+
+        observer = Failing()
+        tracer = FrameTracer(observer)
+        tracer.dataReceived(encodeFrame(MSG) + encodeFrame(ANS))
+        self.assertEqual(observer.frames(), [MSG, ANS])
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 2)
+
+
 class FormatTests(SynchronousTestCase):
     """
     :func:`formatFrame` shows the header as on the wire and the payload
