@@ -10,6 +10,7 @@ from beepy.core.session import Role, SessionConfig
 from beepy.interfaces import IProfileFactory
 from beepy.protocol import BEEPProtocol
 from beepy.timeouts import DEFAULT_FRAME_TIMEOUT, DEFAULT_GREETING_TIMEOUT
+from beepy.trace import traceSession
 
 __all__ = ["BEEPServerFactory", "BEEPClientFactory"]
 
@@ -37,6 +38,9 @@ class _BEEPFactory(Factory):
     :param frameTimeout: seconds a frame may take from its first octet to
         its last (``None``: no limit), so that a peer trickling octets,
         each of which resets the idle count, is still dropped.
+    :param trace: to trace every frame of each session: called with each
+        new session, it returns the :class:`beepy.trace.IFrameObserver` to
+        report that session's frames to (see :mod:`beepy.trace`).
 
     When a timeout runs out the session is dropped and its pending
     ``Deferred``\\ s fail with :class:`beepy.SessionTimeout`.
@@ -57,6 +61,7 @@ class _BEEPFactory(Factory):
         greetingTimeout=DEFAULT_GREETING_TIMEOUT,
         idleTimeout=None,
         frameTimeout=DEFAULT_FRAME_TIMEOUT,
+        trace=None,
     ):
         self.profiles = list(profiles)
         for profile in self.profiles:
@@ -80,6 +85,7 @@ class _BEEPFactory(Factory):
         self.greetingTimeout = greetingTimeout
         self.idleTimeout = idleTimeout
         self.frameTimeout = frameTimeout
+        self.trace = trace
 
     def buildProtocol(self, addr):
         protocol = self.protocol(self.role, self.profiles, self.config, self.features, self.localize)
@@ -90,6 +96,8 @@ class _BEEPFactory(Factory):
         protocol.greetingTimeout = self.greetingTimeout
         protocol.idleTimeout = self.idleTimeout
         protocol.frameTimeout = self.frameTimeout
+        if self.trace is not None:
+            traceSession(protocol, self.trace(protocol))
         return protocol
 
 
