@@ -1,0 +1,39 @@
+"""
+A chaos proxy for testing BEEP applications (and any TCP protocol): it
+sits between clients and a server and misbehaves on purpose, in ways
+chosen per connection by weight.  See ``doc/chaos.rst``.
+"""
+
+from beepy.chaos.interfaces import IChaosBehaviour, IConnectionBehaviour
+from beepy.chaos.options import (
+    ConfiguredBehaviour,
+    Option,
+    availableBehaviours,
+    choice,
+    configure,
+    count,
+    findBehaviour,
+    parseMix,
+    seconds,
+)
+from beepy.chaos.proxy import ChaosProxy, Lane, Pipe
+from beepy.chaos.behaviours import BehaviourPlugin, PassThrough
+
+__all__ = [
+    "BehaviourPlugin",
+    "ChaosProxy",
+    "ConfiguredBehaviour",
+    "IChaosBehaviour",
+    "IConnectionBehaviour",
+    "Lane",
+    "Option",
+    "PassThrough",
+    "Pipe",
+    "availableBehaviours",
+    "choice",
+    "configure",
+    "count",
+    "findBehaviour",
+    "parseMix",
+    "seconds",
+]
