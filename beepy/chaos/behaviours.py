@@ -9,6 +9,8 @@ take time from ``pipe.clock`` and chance from ``pipe.random`` only, so a
 run with a seeded ``random.Random`` and a ``task.Clock`` repeats exactly.
 """
 
+import re
+
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
@@ -200,6 +202,7 @@ class _FrameScanner:
     """
 
     _KEYWORDS = {b"MSG", b"RPY", b"ERR", b"ANS", b"NUL"}
+    _HEADER = re.compile(rb"[A-Z0-9 .*]*\r?\n?")  # what a header line may hold so far
 
     def __init__(self):
         self._line = bytearray()
@@ -230,12 +233,13 @@ class _FrameScanner:
                 newline = data.find(b"\n", position)
                 end = len(data) if newline < 0 else newline + 1
                 self._line += data[position:end]
+                if len(self._line) > 128 or not self._HEADER.fullmatch(self._line):
+                    self._lost = True
+                    continue
                 segments.append((position, end, "header"))
                 position = end
                 if newline >= 0:
                     self._headerEnded()
-                elif len(self._line) > 128:
-                    self._lost = True
         return segments
 
     def _headerEnded(self):

@@ -69,12 +69,8 @@ class Lane:
         """
         if self._gone or not data:
             return
-        now = self._clock.seconds()
-        due = max(now + delay, self._lastDue + gap, self._floor)
+        due = max(self._clock.seconds() + delay, self._lastDue + gap, self._floor)
         self._lastDue = due
-        if not self._queue and due <= now and self._writable():
-            self._write(data)
-            return
         self._queue.append((due, data))
         self._held += len(data)
         self._throttle()
@@ -145,18 +141,20 @@ class Lane:
     def _writable(self):
         return self._destination is not None and not self._destinationFull and not self._gone
 
-    def _write(self, data):
-        self.delivered += len(data)
-        self._destination.write(data)
-
     def _schedule(self):
         if self._timer is not None or not self._queue or not self._writable():
             return
-        wait = max(0.0, self._queue[0][0] - self._clock.seconds())
-        self._timer = self._clock.callLater(wait, self._release)
+        wait = self._queue[0][0] - self._clock.seconds()
+        if wait > 0:
+            self._timer = self._clock.callLater(wait, self._nextTurn)
+        else:
+            self._release()
+
+    def _nextTurn(self):
+        self._timer = None
+        self._schedule()
 
     def _release(self):
-        self._timer = None
         _, item = self._queue.popleft()
         if item is _END:
             self._gone = True
@@ -165,9 +163,12 @@ class Lane:
             self._destination.loseConnection()
             return
         self._held -= len(item)
-        self._write(item)
+        self.delivered += len(item)
+        self._destination.write(item)
         self._throttle()
-        self._schedule()
+        # Whatever is due next waits for the next turn, so that it reaches
+        # the socket as a write of its own.
+        self._timer = self._clock.callLater(0, self._nextTurn)
 
     def _throttle(self):
         if self._source is None:
