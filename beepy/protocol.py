@@ -35,6 +35,7 @@ from beepy.tls import (
     requestTLS,
 )
 from beepy.stream import PayloadFeeder, asStreaming, isStreaming
+from beepy.timeouts import SessionTimeouts
 
 __all__ = ["BEEPProtocol"]
 
@@ -123,6 +124,14 @@ class BEEPProtocol(Protocol):
     saslPolicy = None
     #: The :class:`beepy.sasl.Authentication` once SASL succeeded, or ``None``.
     authentication = None
+    #: Seconds the peer's greeting may take, or ``None`` for no limit (set
+    #: by the factory, like the two below; see :mod:`beepy.timeouts`).
+    greetingTimeout = None
+    #: Seconds without an octet in or out (while we owe no reply) before the
+    #: session is closed, or ``None``.
+    idleTimeout = None
+    #: Seconds a frame may take from its first octet to its last, or ``None``.
+    frameTimeout = None
 
     def __init__(self, role, profiles=(), config=SessionConfig(), features=None, localize=None):
         self._profileFactories = {factory.uri: factory for factory in profiles}
@@ -141,6 +150,7 @@ class BEEPProtocol(Protocol):
         self._feeders = set()  # PayloadFeeders of streamed bodies
         self._drainWaiters = []  # (_AnswerSink, Deferred) for _whenDrained
         self.peerGreeting = None
+        self._timeouts = SessionTimeouts(self)
 
     # -- Public API -------------------------------------------------------
 
@@ -275,17 +285,24 @@ class BEEPProtocol(Protocol):
 
         return authenticate(self, mechanism, **credentials)
 
-    def disconnect(self):
+    def disconnect(self, abort=False):
         """
         Drop the connection without a release: after a refusal, a protocol
         violation, or too many failed authentications.  Pending frames are
         still written first.
+
+        :param abort: drop what is not yet written and close at once, for a
+            peer that is gone or stalling: waiting for it to read, or for
+            its TLS ``close_notify``, could take for ever.
         """
         if self._registered:
             # TLS shuts down only once no producer is registered.
             self._registered = False
             self.transport.unregisterProducer()
-        self.transport.loseConnection()
+        if abort:
+            self.transport.abortConnection()
+        else:
+            self.transport.loseConnection()
 
     def releaseRequested(self, code, text):
         """
@@ -306,6 +323,7 @@ class BEEPProtocol(Protocol):
             setNoDelay(True)
         self.transport.registerProducer(self, True)
         self._registered = True
+        self._timeouts.start()
         self._prepareGreeting()
         self._session.greet()
         self._flush()
@@ -323,6 +341,7 @@ class BEEPProtocol(Protocol):
                     self._dispatchEvent(event)
         finally:
             self._dispatching = False
+        self._timeouts.received()
         self._flush()
 
     # -- IPushProducer: the transport's backpressure -----------------------
@@ -343,6 +362,7 @@ class BEEPProtocol(Protocol):
             reason = Failure(reason)
         if self._violation is not None:
             reason = Failure(self._violation)
+        reason = self._timeouts.connectionLost(reason)
         reason = self._tlsConnectionLost(reason)
         self._lostReason = reason
         for waiters in (self._greetingWaiters, self._releaseWaiters):
@@ -378,6 +398,7 @@ class BEEPProtocol(Protocol):
             if not data:
                 break
             self.transport.write(data)
+            self._timeouts.sent()
         for feeder in list(self._feeders):
             feeder.drained()
         if self._drainWaiters:
@@ -417,6 +438,7 @@ class BEEPProtocol(Protocol):
 
     def _greetingReceived(self, event):
         self.peerGreeting = event.greeting
+        self._timeouts.greeted()
         waiters, self._greetingWaiters = self._greetingWaiters, []
         for waiter in waiters:
             waiter.callback(self)
