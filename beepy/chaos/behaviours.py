@@ -162,35 +162,50 @@ class _Blackout(PassThrough):
             lane.send(data)
 
 
-class _Reset(PassThrough):
-    def __init__(self, pipe, after, spread, direction):
+class _Budget(PassThrough):
+    """
+    Forwards a number of octets, both ways together, then calls
+    :meth:`spent` once and drops everything after.
+    """
+
+    def __init__(self, pipe, after, direction):
         super().__init__(pipe, direction)
-        self._remaining = after + pipe.random.randint(0, spread)
-        self._done = False
+        self._remaining = after
 
     def misbehave(self, lane, data):
-        if self._done:
-            return
-        if len(data) < self._remaining:
-            self._remaining -= len(data)
-            lane.send(data)
+        if self._remaining is None:
             return
         lane.send(data[: self._remaining])
-        self._done = True
+        if len(data) < self._remaining:
+            self._remaining -= len(data)
+        else:
+            self._remaining = None
+            self.spent()
+
+    def spent(self):
+        pass
+
+
+class _Reset(_Budget):
+    def __init__(self, pipe, after, spread, direction):
+        super().__init__(pipe, after + pipe.random.randint(0, spread), direction)
+
+    def spent(self):
         self.pipe.abort()
 
 
-class _Hang(PassThrough):
+class _Hang(_Budget):
     """
-    Takes everything and gives nothing; a backend that gives up is not
-    passed on either, so the client waits until it gives up itself.
+    Once its octets are spent it takes everything and gives nothing; a
+    backend that gives up is not passed on either, so the client waits
+    until it gives up itself.
     """
 
-    def misbehave(self, lane, data):
-        pass
+    def __init__(self, pipe, after):
+        super().__init__(pipe, after, "both")
 
     def endReceived(self, lane):
-        if lane is self.pipe.upstream:
+        if lane is self.pipe.upstream or self._remaining is not None:
             lane.end()
 
 
@@ -365,8 +380,8 @@ corrupt = BehaviourPlugin(
 
 hang = BehaviourPlugin(
     "hang",
-    "Accept, then never forward or answer anything.",
-    [],
+    "Accept, then never forward or answer anything (after some octets, if asked).",
+    [Option("after", count, 0, "Octets forwarded, both ways together, before the hang.")],
     _Hang,
 )
 

@@ -48,7 +48,6 @@ class Lane:
         self._queue = deque()  # (due, data or _END)
         self._held = 0  # octets in the queue
         self._lastDue = float("-inf")
-        self._floor = float("-inf")
         self._timer = None
         self._source = None
         self._destination = None
@@ -69,23 +68,11 @@ class Lane:
         """
         if self._gone or not data:
             return
-        due = max(self._clock.seconds() + delay, self._lastDue + gap, self._floor)
+        due = max(self._clock.seconds() + delay, self._lastDue + gap)
         self._lastDue = due
         self._queue.append((due, data))
         self._held += len(data)
         self._throttle()
-        self._schedule()
-
-    def holdUntil(self, when):
-        """
-        Deliver nothing before ``when`` (in the clock's seconds): what is
-        sent meanwhile waits, in order.
-        """
-        self._floor = max(self._floor, when)
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._queue = deque((max(due, when), item) for due, item in self._queue)
         self._schedule()
 
     def end(self):

@@ -464,6 +464,25 @@ class BehaviourTests(SynchronousTestCase):
         connection.run()
         self.assertTrue(connection.backend.disconnecting)
 
+    def test_hangAfter(self):
+        """
+        With ``after``, ``hang`` forwards that many octets, both ways
+        together, and passes on closes until then.
+        """
+        connection = Connection("hang", after=10)
+        connection.fromBackend(b"greeting")
+        connection.fromClient(b"hello")
+        connection.fromBackend(b"more")
+        self.assertEqual((connection.client.value(), connection.backend.value()), (b"greeting", b"he"))
+        connection.lose(connection.backendSide, connection.backend)
+        connection.run()
+        self.assertFalse(connection.client.disconnecting)
+
+        connection = Connection("hang", after=10)
+        connection.lose(connection.backendSide, connection.backend)
+        connection.run()
+        self.assertTrue(connection.client.disconnecting)
+
     def flipped(self, original, damaged):
         """
         :return: the offsets where ``damaged`` differs from ``original``,

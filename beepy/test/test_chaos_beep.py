@@ -8,15 +8,18 @@ what the sessions report.
 
 import random
 
-from twisted.internet import defer, endpoints, error, reactor
+from twisted.internet import defer, endpoints, error, reactor, task
 from twisted.trial.unittest import TestCase
 
 from beepy import (
+    BEEPClientFactory,
+    BEEPProtocol,
     BEEPServerFactory,
     Profile,
     ProfileFactory,
     ProtocolError,
     RemoteProtocolError,
+    SessionTimeout,
     connectBEEP,
 )
 from beepy.chaos import ChaosProxy, configure, parseMix
@@ -42,19 +45,41 @@ class RecordingEchoFactory(ProfileFactory):
         self.received = []
 
 
+class RecordingSession(BEEPProtocol):
+    def connectionMade(self):
+        super().connectionMade()
+        self.factory._connected(self)
+
+
 class RecordingServerFactory(BEEPServerFactory):
     """
     Keeps every session it builds, to see how each one ended.
     """
 
+    protocol = RecordingSession
+
     def __init__(self, *arguments, **keywords):
         super().__init__(*arguments, **keywords)
         self.sessions = []
+        self._waiters = []
 
-    def buildProtocol(self, addr):
-        session = super().buildProtocol(addr)
+    def whenConnected(self, count):
+        """
+        :return: a ``Deferred`` firing with the ``count``-th session once it
+            is connected.
+        """
+        if len(self.sessions) >= count:
+            return defer.succeed(self.sessions[count - 1])
+        waiter = defer.Deferred()
+        self._waiters.append((count, waiter))
+        return waiter
+
+    def _connected(self, session):
         self.sessions.append(session)
-        return session
+        for count, waiter in list(self._waiters):
+            if count == len(self.sessions):
+                self._waiters.remove((count, waiter))
+                waiter.callback(session)
 
 
 def pipeline(send, count, depth):
@@ -98,10 +123,14 @@ class ChaosTestCase(TestCase):
 
     timeout = 120
 
+    #: The server's time limits, on :attr:`serverClock`.
+    serverTimeouts = {"greetingTimeout": 10.0, "idleTimeout": 60.0}
+
     @defer.inlineCallbacks
     def setUp(self):
         self.echo = RecordingEchoFactory()
-        self.server = RecordingServerFactory([self.echo])
+        self.serverClock = task.Clock()
+        self.server = RecordingServerFactory([self.echo], clock=self.serverClock, **self.serverTimeouts)
         endpoint = endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
         self.port = yield endpoint.listen(self.server)
         self.addCleanup(self.port.stopListening)
@@ -118,10 +147,15 @@ class ChaosTestCase(TestCase):
         self.addCleanup(proxy.close)
         return proxy
 
-    def connect(self, proxy, **keywords):
+    def endpoint(self, proxy):
+        """
+        :return: a client endpoint to ``proxy``.
+        """
         [port] = proxy._ports
-        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port)
-        return connectBEEP(endpoint, **keywords)
+        return endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port)
+
+    def connect(self, proxy, **keywords):
+        return connectBEEP(self.endpoint(proxy), **keywords)
 
     @defer.inlineCallbacks
     def exchange(self, session, label, channels, messages, depth):
@@ -161,6 +195,18 @@ class ChaosTestCase(TestCase):
         for name, (sent, replied) in exchanges.items():
             self.assertEqual(replied, sent, f"replies on {name}")
             self.assertEqual(received.get(name), sent, f"what the server got on {name}")
+
+    @defer.inlineCallbacks
+    def assertServes(self):
+        """
+        A session started now, through a proxy that passes everything,
+        exchanges messages.
+        """
+        proxy = yield self.proxy(parseMix(["dummy"]))
+        session = yield self.connect(proxy)
+        exchanges = yield self.exchange(session, "after", channels=2, messages=50, depth=5)
+        self.assertNothingLost(exchanges)
+        yield session.close()
 
 
 class NothingLostTests(ChaosTestCase):
@@ -237,18 +283,6 @@ class FailureTests(ChaosTestCase):
         return [channel.sendMessage(b"pending/m%d" % n) for n in range(count)]
 
     @defer.inlineCallbacks
-    def assertServes(self):
-        """
-        A session started now, through a proxy that passes everything,
-        exchanges messages.
-        """
-        proxy = yield self.proxy(parseMix(["dummy"]))
-        session = yield self.connect(proxy)
-        exchanges = yield self.exchange(session, "after", channels=2, messages=50, depth=5)
-        self.assertNothingLost(exchanges)
-        yield session.close()
-
-    @defer.inlineCallbacks
     def settle(self, replies):
         """
         :return: a ``Deferred`` firing with ``(bodies of the replies that
@@ -278,7 +312,7 @@ class FailureTests(ChaosTestCase):
             self.assertIsInstance(e, error.ConnectionLost)
         self.assertEqual(bodies, [b"pending/m%d" % n for n in range(len(bodies))])
         self.assertIsInstance((yield closed), error.ConnectionLost)
-        [serverSession] = self.server.sessions
+        serverSession = yield self.server.whenConnected(1)
         serverReason = yield serverSession.notifyClose()
         self.assertIsInstance(serverReason, error.ConnectionLost)
         yield self.assertServes()
@@ -299,7 +333,7 @@ class FailureTests(ChaosTestCase):
         )
         dummy = yield self.proxy(parseMix(["dummy"]))
         victim = yield self.connect(corrupt)
-        [victimServer] = self.server.sessions
+        victimServer = yield self.server.whenConnected(1)
         others = yield defer.gatherResults([self.connect(dummy), self.connect(dummy)])
         runs = [
             self.exchange(session, f"s{index}", channels=4, messages=100, depth=10)
@@ -347,4 +381,80 @@ class FailureTests(ChaosTestCase):
         # application sends on after it, with "the session was terminated".
         self.assertIsInstance(outcome.value.subFailure.value, ProtocolError)
         self.assertIsInstance((yield victimServer.notifyClose()), error.ConnectionClosed)
+        yield self.assertServes()
+
+
+class HangTests(ChaosTestCase):
+    """
+    A proxy that goes silent: the session timeouts of both ends fail what
+    waits with :class:`beepy.SessionTimeout`, and the server goes on
+    serving.  The clocks are ``task.Clock``\ s: the tests say when the
+    time is up instead of waiting for it.
+    """
+
+    @defer.inlineCallbacks
+    def test_hangBeforeGreeting(self):
+        """
+        No greeting comes through: the client gives up after its greeting
+        timeout, the server drops the silent connection after its own.
+        """
+        proxy = yield self.proxy(parseMix(["hang"]))
+        clientClock = task.Clock()
+        factory = BEEPClientFactory(clock=clientClock, greetingTimeout=5.0)
+        session = yield self.endpoint(proxy).connect(factory)
+        greeted, closed = session.whenGreeted(), session.notifyClose()
+        serverSession = yield self.server.whenConnected(1)
+        serverClosed = serverSession.notifyClose()
+        self.serverClock.advance(self.serverTimeouts["greetingTimeout"])
+        self.assertEqual((yield serverClosed).timeout, "greeting")
+        self.assertNoResult(greeted)
+        clientClock.advance(5.0)
+        timeout = yield self.assertFailure(greeted, SessionTimeout)
+        self.assertEqual(timeout.timeout, "greeting")
+        self.assertIsInstance((yield closed), SessionTimeout)
+        yield self.assertServes()
+
+    @defer.inlineCallbacks
+    def octetsToOpenAChannel(self):
+        """
+        :return: a ``Deferred`` firing with how many octets, both ways
+            together, a session exchanges up to an open channel, measured
+            through ``dummy``.
+        """
+        proxy = yield self.proxy(parseMix(["dummy"]))
+        session = yield self.connect(proxy)
+        yield session.openChannel([RECORDING_ECHO_URI])
+        [pipe] = proxy.pipes
+        octets = pipe.upstream.delivered + pipe.downstream.delivered
+        yield session.close()
+        return octets
+
+    @defer.inlineCallbacks
+    def test_hangMidSession(self):
+        """
+        The proxy goes silent once a channel is open: every message sent
+        then fails with the client's idle timeout, the server drops the
+        session after its own, and serves a new one.
+        """
+        octets = yield self.octetsToOpenAChannel()
+        proxy = yield self.proxy(parseMix(["hang"], [f"hang:after={octets}"]))
+        clientClock = task.Clock()
+        session = yield self.connect(proxy, clock=clientClock, idleTimeout=30.0)
+        closed = session.notifyClose()
+        channel = yield session.openChannel([RECORDING_ECHO_URI])
+        replies = [channel.sendMessage(b"lost/m%d" % n) for n in range(50)]
+        serverSession = yield self.server.whenConnected(2)
+        serverClosed = serverSession.notifyClose()
+        self.serverClock.advance(self.serverTimeouts["idleTimeout"])
+        self.assertEqual((yield serverClosed).timeout, "idle")
+        for reply in replies:
+            self.assertNoResult(reply)
+        clientClock.advance(30.0)
+        outcomes = yield defer.DeferredList(replies, consumeErrors=True)
+        for ok, failure in outcomes:
+            self.assertFalse(ok)
+            failure.trap(SessionTimeout)
+            self.assertEqual(failure.value.timeout, "idle")
+        self.assertIsInstance((yield closed), SessionTimeout)
+        self.assertNotIn(b"lost/m0", self.echo.received)
         yield self.assertServes()
