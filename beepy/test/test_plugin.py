@@ -279,7 +279,11 @@ class TwistdProcess(ProcessProtocol):
     """
     Watches a ``twistd beep`` child process: its output, the port it
     listens on, and its end.
+
+    :cvar listening: the pattern of the log line that gives the port.
     """
+
+    listening = _LISTENING
 
     def __init__(self):
         self.output = bytearray()
@@ -347,7 +351,7 @@ class TwistdProcess(ProcessProtocol):
     def outReceived(self, data):
         self.output += data
         if self._port is None:
-            match = _LISTENING.search(self.output)
+            match = self.listening.search(self.output)
             if match is not None:
                 self._port = int(match.group(1))
                 waiters, self._listeningWaiters = self._listeningWaiters, []
