@@ -38,6 +38,8 @@ _DIRECTION = Option(
     "Which way to misbehave: upstream (client to backend), downstream, or both.",
 )
 
+_SPREAD = Option("spread", count, 0, "Up to this many octets more, drawn at random per connection.")
+
 
 @implementer(IPlugin, IChaosBehaviour)
 class BehaviourPlugin:
@@ -164,13 +166,14 @@ class _Blackout(PassThrough):
 
 class _Budget(PassThrough):
     """
-    Forwards a number of octets, both ways together, then calls
-    :meth:`spent` once and drops everything after.
+    Forwards ``after`` octets and up to ``spread`` more (drawn per
+    connection), both ways together, then calls :meth:`spent` once and
+    drops everything after.
     """
 
-    def __init__(self, pipe, after, direction):
+    def __init__(self, pipe, after, spread, direction="both"):
         super().__init__(pipe, direction)
-        self._remaining = after
+        self._remaining = after + pipe.random.randint(0, spread)
 
     def misbehave(self, lane, data):
         if self._remaining is None:
@@ -187,9 +190,6 @@ class _Budget(PassThrough):
 
 
 class _Reset(_Budget):
-    def __init__(self, pipe, after, spread, direction):
-        super().__init__(pipe, after + pipe.random.randint(0, spread), direction)
-
     def spent(self):
         self.pipe.abort()
 
@@ -200,9 +200,6 @@ class _Hang(_Budget):
     backend that gives up is not passed on either, so the client waits
     until it gives up itself.
     """
-
-    def __init__(self, pipe, after):
-        super().__init__(pipe, after, "both")
 
     def endReceived(self, lane):
         if lane is self.pipe.upstream or self._remaining is not None:
@@ -357,8 +354,8 @@ reset = BehaviourPlugin(
     "Abort both connections once some octets have passed; what the proxy "
     "still holds is lost, as in a real reset.",
     [
-        Option("after", count, 1024, "Octets forwarded before the reset."),
-        Option("spread", count, 0, "Up to this many more, chosen at random per connection."),
+        Option("after", count, 1024, "Octets forwarded, both ways together, before the reset."),
+        _SPREAD,
         _DIRECTION,
     ],
     _Reset,
@@ -381,7 +378,10 @@ corrupt = BehaviourPlugin(
 hang = BehaviourPlugin(
     "hang",
     "Accept, then never forward or answer anything (after some octets, if asked).",
-    [Option("after", count, 0, "Octets forwarded, both ways together, before the hang.")],
+    [
+        Option("after", count, 0, "Octets forwarded, both ways together, before the hang."),
+        _SPREAD,
+    ],
     _Hang,
 )
 

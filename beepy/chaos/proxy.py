@@ -11,6 +11,8 @@ separately instead of being joined in the transport's buffer.
 """
 
 import random as _random
+import socket
+import struct
 from collections import deque
 
 from twisted.internet import defer
@@ -22,6 +24,7 @@ from zope.interface import implementer
 __all__ = ["ChaosProxy", "Lane", "Pipe"]
 
 _END = object()  # a lane item: close the destination
+_NO_LINGER = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
 @implementer(IPushProducer)
@@ -191,29 +194,35 @@ class Pipe:
         self._connecting = None
         self.behaviour = configured.behaviour.buildBehaviour(self, configured.settings)
         self.ended = defer.Deferred()  # fires once both connections are gone
-        self._open = 0
 
     def abort(self):
         """
-        Reset both connections at once (a TCP RST where the platform sends
-        one), dropping whatever the lanes still hold.
+        Reset both connections at once, dropping whatever the lanes still
+        hold.  A socket closed with nothing unread would end with an
+        orderly FIN, so lingering is turned off first: the peers get a
+        TCP RST, as from a crashed host or a middlebox.
         """
         if self._connecting is not None:
             self._connecting.cancel()
-        for transport in self._transports:
+        for transport in list(self._transports):
+            handle = getattr(transport, "getHandle", lambda: None)()
+            if hasattr(handle, "setsockopt"):
+                try:
+                    handle.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
+                except OSError:
+                    pass  # a socket that already failed: closing it is all there is
             transport.abortConnection()
 
-    def _connected(self, protocol, transport, inbound, outbound):
+    def _connected(self, transport, inbound, outbound):
         self._transports.append(transport)
-        self._open += 1
         inbound.attachSource(transport)
         outbound.attachDestination(transport)
 
-    def _lost(self, inbound, outbound):
+    def _lost(self, transport, inbound, outbound):
+        self._transports.remove(transport)
         outbound.destinationLost()
         self.behaviour.endReceived(inbound)
-        self._open -= 1
-        if self._open == 0 and self._connecting is None:
+        if not self._transports and self._connecting is None:
             self.ended.callback(None)
 
 
@@ -229,13 +238,13 @@ class _Side(Protocol):
         self._outbound = outbound
 
     def connectionMade(self):
-        self.pipe._connected(self, self.transport, self._inbound, self._outbound)
+        self.pipe._connected(self.transport, self._inbound, self._outbound)
 
     def dataReceived(self, data):
         self.pipe.behaviour.dataReceived(self._inbound, data)
 
     def connectionLost(self, reason):
-        self.pipe._lost(self._inbound, self._outbound)
+        self.pipe._lost(self.transport, self._inbound, self._outbound)
 
 
 class _ClientSide(_Side):
@@ -370,5 +379,5 @@ class ChaosProxy:
         # Nobody to forward to: the client's connection ends as if the
         # backend had closed it at once.
         pipe.behaviour.endReceived(pipe.downstream)
-        if pipe._open == 0:
+        if not pipe._transports:
             pipe.ended.callback(None)
