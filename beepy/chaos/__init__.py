@@ -4,6 +4,7 @@ sits between clients and a server and misbehaves on purpose, in ways
 chosen per connection by weight.  See ``doc/chaos.rst``.
 """
 
+from beepy.chaos.behaviours import BehaviourPlugin, PassThrough
 from beepy.chaos.interfaces import IChaosBehaviour, IConnectionBehaviour
 from beepy.chaos.options import (
     ConfiguredBehaviour,
@@ -13,11 +14,10 @@ from beepy.chaos.options import (
     configure,
     count,
     findBehaviour,
+    number,
     parseMix,
-    seconds,
 )
 from beepy.chaos.proxy import ChaosProxy, Lane, Pipe
-from beepy.chaos.behaviours import BehaviourPlugin, PassThrough
 
 __all__ = [
     "BehaviourPlugin",
@@ -34,6 +34,6 @@ __all__ = [
     "configure",
     "count",
     "findBehaviour",
+    "number",
     "parseMix",
-    "seconds",
 ]

@@ -15,7 +15,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from beepy.chaos.interfaces import IChaosBehaviour, IConnectionBehaviour
-from beepy.chaos.options import Option, choice, count, seconds
+from beepy.chaos.options import Option, choice, count, number
 
 __all__ = [
     "BUILTIN",
@@ -310,7 +310,7 @@ dummy = BehaviourPlugin("dummy", "Forward everything at once, untouched.", [], P
 delay = BehaviourPlugin(
     "delay",
     "Hold every chunk for a time before forwarding it.",
-    [Option("seconds", seconds, 1.0, "How long each chunk is held, in seconds."), _DIRECTION],
+    [Option("seconds", number, 1.0, "How long each chunk is held, in seconds."), _DIRECTION],
     _Delay,
 )
 
@@ -320,7 +320,7 @@ split = BehaviourPlugin(
     "one write per piece.",
     [
         Option("size", count, 16, "The largest piece, in octets (pieces are 1 to size)."),
-        Option("interval", seconds, 0.0, "Seconds between pieces."),
+        Option("interval", number, 0.0, "Seconds between pieces."),
         _DIRECTION,
     ],
     _Split,
@@ -330,7 +330,7 @@ slow = BehaviourPlugin(
     "slow",
     "Trickle octets at a steady rate.",
     [
-        Option("rate", seconds, 1024.0, "Octets per second."),
+        Option("rate", number, 1024.0, "Octets per second."),
         Option("size", count, 1, "Octets per write."),
         _DIRECTION,
     ],
@@ -341,9 +341,9 @@ blackout = BehaviourPlugin(
     "blackout",
     "Stop forwarding for a while, then deliver what was held.",
     [
-        Option("after", seconds, 1.0, "Seconds from the connection to the blackout."),
-        Option("seconds", seconds, 5.0, "How long the blackout lasts."),
-        Option("every", seconds, 0.0, "Repeat it with this period, in seconds (0: once)."),
+        Option("after", number, 1.0, "Seconds from the connection to the blackout."),
+        Option("seconds", number, 5.0, "How long the blackout lasts."),
+        Option("every", number, 0.0, "Repeat it with this period, in seconds (0: once)."),
         _DIRECTION,
     ],
     _Blackout,

@@ -19,8 +19,8 @@ __all__ = [
     "configure",
     "count",
     "findBehaviour",
+    "number",
     "parseMix",
-    "seconds",
 ]
 
 
@@ -56,8 +56,8 @@ def _nonNegative(kind, description):
 
 #: An option type: a whole number of octets or times, 0 or more.
 count = _nonNegative(int, "an integer >= 0")
-#: An option type: a duration in seconds (or a rate), 0 or more.
-seconds = _nonNegative(float, "a number >= 0")
+#: An option type: a duration in seconds, a rate or a chance, 0 or more.
+number = _nonNegative(float, "a number >= 0")
 
 
 def choice(*values):
@@ -81,7 +81,7 @@ class Option:
     :ivar name: how it is spelled, in ``configure(..., name=value)`` and in
         ``--behavior-option behaviour:name=value``.
     :ivar type: converts a string to the value, or raises ``ValueError``:
-        :data:`count`, :data:`seconds`, :func:`choice`, or any callable.
+        :data:`count`, :data:`number`, :func:`choice`, or any callable.
     :ivar default: the value when none is given.
     :ivar description: one sentence for the help text.
     """
