@@ -3,7 +3,7 @@
 The built-in chaos behaviours.
 
 Each is a :class:`BehaviourPlugin` (the ``IChaosBehaviour`` and ``IPlugin``
-provider ``twisted/plugins/beepy_chaos.py`` exports) around a
+provider ``twisted/plugins/beepy_chaos_behaviours.py`` exports) around a
 :class:`PassThrough` subclass, built afresh for every connection.  They
 take time from ``pipe.clock`` and chance from ``pipe.random`` only, so a
 run with a seeded ``random.Random`` and a ``task.Clock`` repeats exactly.
@@ -386,5 +386,5 @@ hang = BehaviourPlugin(
 )
 
 #: The built-in behaviours, found by name even where Twisted's plugin
-#: scan cannot see ``twisted/plugins/beepy_chaos.py``.
+#: scan cannot see ``twisted/plugins/beepy_chaos_behaviours.py``.
 BUILTIN = (dummy, delay, split, slow, blackout, reset, corrupt, hang)

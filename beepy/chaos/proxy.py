@@ -89,16 +89,16 @@ class Lane:
 
     # -- Wiring, by the pipe ------------------------------------------------
 
-    def attachSource(self, transport):
+    def _attachSource(self, transport):
         self._source = transport
         self._throttle()
 
-    def attachDestination(self, transport):
+    def _attachDestination(self, transport):
         self._destination = transport
         transport.registerProducer(self, True)
         self._schedule()
 
-    def destinationLost(self):
+    def _destinationLost(self):
         """
         The destination's connection is gone: drop what is held, deliver
         nothing more, and let the source read again so that it notices its
@@ -182,7 +182,12 @@ class Pipe:
     :ivar clock: the ``IReactorTime`` behaviours time themselves with.
     :ivar random: the ``random.Random`` behaviours draw from.
     :ivar configured: the :class:`beepy.chaos.ConfiguredBehaviour` chosen.
+    :ivar behaviour: the :class:`beepy.chaos.IConnectionBehaviour` it built.
+    :ivar ended: a ``Deferred`` firing with ``None`` once both connections
+        are gone (or the backend could not be reached and the client's is).
     """
+
+    _log = Logger()
 
     def __init__(self, configured, clock, random):
         self.configured = configured
@@ -190,10 +195,10 @@ class Pipe:
         self.random = random
         self.upstream = Lane("upstream", clock)
         self.downstream = Lane("downstream", clock)
+        self.behaviour = configured.behaviour.buildBehaviour(self, configured.settings)
+        self.ended = defer.Deferred()
         self._transports = []
         self._connecting = None
-        self.behaviour = configured.behaviour.buildBehaviour(self, configured.settings)
-        self.ended = defer.Deferred()  # fires once both connections are gone
 
     def abort(self):
         """
@@ -213,16 +218,37 @@ class Pipe:
                     pass  # a socket that already failed: closing it is all there is
             transport.abortConnection()
 
+    def _connectBackend(self, endpoint):
+        self._connecting = endpoint.connect(_BackendFactory(self))
+        self._connecting.addCallbacks(self._backendConnected, self._backendFailed)
+
+    def _backendConnected(self, protocol):
+        self._connecting = None
+
+    def _backendFailed(self, failure):
+        self._connecting = None
+        if not failure.check(defer.CancelledError):
+            self._log.warn("Chaos: cannot reach the backend: {error}", error=failure.getErrorMessage())
+        # Nobody to forward to: the client's connection ends as if the
+        # backend had closed it at once.
+        self.behaviour.endReceived(self.downstream)
+        self._checkEnded()
+
     def _connected(self, transport, inbound, outbound):
         self._transports.append(transport)
-        inbound.attachSource(transport)
-        outbound.attachDestination(transport)
+        inbound._attachSource(transport)
+        outbound._attachDestination(transport)
 
     def _lost(self, transport, inbound, outbound):
+        if self._connecting is not None:
+            self._connecting.cancel()  # the client left before the backend answered
         self._transports.remove(transport)
-        outbound.destinationLost()
+        outbound._destinationLost()
         self.behaviour.endReceived(inbound)
-        if not self._transports and self._connecting is None:
+        self._checkEnded()
+
+    def _checkEnded(self):
+        if not self._transports and self._connecting is None and not self.ended.called:
             self.ended.callback(None)
 
 
@@ -255,11 +281,6 @@ class _ClientSide(_Side):
     def connectionMade(self):
         super().connectionMade()
         self.factory.proxy._accepted(self)
-
-    def connectionLost(self, reason):
-        if self.pipe._connecting is not None:
-            self.pipe._connecting.cancel()
-        super().connectionLost(reason)
 
 
 class _BackendFactory(Factory):
@@ -303,6 +324,8 @@ class ChaosProxy:
     :param random: the ``random.Random`` that chooses behaviours and that
         behaviours draw from; seed it for a run that can be repeated.
 
+    :ivar factory: the server factory that accepts connections, for
+        listening some other way than :meth:`listen`.
     :ivar chosen: how many connections got each behaviour, by name.
     :ivar pipes: the :class:`Pipe` of every connection still open.
     """
@@ -358,26 +381,10 @@ class ChaosProxy:
     def _accepted(self, client):
         pipe = client.pipe
         self.pipes.add(pipe)
-        pipe.ended.addBoth(lambda _: self.pipes.discard(pipe))
+        pipe.ended.addCallback(lambda _: self.pipes.discard(pipe))
         self._log.info(
             "Chaos: {peer} gets {behaviour}",
             peer=client.transport.getPeer(),
             behaviour=str(pipe.configured),
         )
-        pipe._connecting = self.backend.connect(_BackendFactory(pipe))
-        pipe._connecting.addCallbacks(self._backendConnected, self._backendFailed, [pipe], {}, [pipe])
-
-    def _backendConnected(self, protocol, pipe):
-        pipe._connecting = None
-
-    def _backendFailed(self, failure, pipe):
-        pipe._connecting = None
-        if not failure.check(defer.CancelledError):
-            self._log.warn(
-                "Chaos: cannot reach the backend: {error}", error=failure.getErrorMessage()
-            )
-        # Nobody to forward to: the client's connection ends as if the
-        # backend had closed it at once.
-        pipe.behaviour.endReceived(pipe.downstream)
-        if not pipe._transports:
-            pipe.ended.callback(None)
+        pipe._connectBackend(self.backend)

@@ -1,14 +1,11 @@
 """
-``twistd beep-chaos``, and the built-in chaos behaviours as
-``IChaosBehaviour`` plugins, found the way third-party ones are.
+``twistd beep-chaos``.  This module imports almost nothing, so that
+``twistd --help`` stays quick; the built-in behaviours are plugins of
+``beepy_chaos_behaviours.py``, loaded only when behaviours are looked up.
 """
 
 from twisted.application.service import ServiceMaker
 
-from beepy.chaos.behaviours import blackout, corrupt, delay, dummy, hang, reset, slow, split
-
 BEEPChaos = ServiceMaker(
     "BEEP chaos proxy", "beepy.chaos.tap", "A TCP proxy that misbehaves on purpose", "beep-chaos"
 )
-
-__all__ = ["BEEPChaos", "blackout", "corrupt", "delay", "dummy", "hang", "reset", "slow", "split"]
