@@ -4,6 +4,7 @@ sits between clients and a server and misbehaves on purpose, in ways
 chosen per connection by weight.  See ``doc/chaos.rst``.
 """
 
+from beepy.chaos import options
 from beepy.chaos.behaviours import BehaviourPlugin, PassThrough
 from beepy.chaos.interfaces import IChaosBehaviour, IConnectionBehaviour
 from beepy.chaos.options import (
@@ -22,18 +23,10 @@ from beepy.chaos.proxy import ChaosProxy, Lane, Pipe
 __all__ = [
     "BehaviourPlugin",
     "ChaosProxy",
-    "ConfiguredBehaviour",
     "IChaosBehaviour",
     "IConnectionBehaviour",
     "Lane",
-    "Option",
     "PassThrough",
     "Pipe",
-    "availableBehaviours",
-    "choice",
-    "configure",
-    "count",
-    "findBehaviour",
-    "number",
-    "parseMix",
+    *options.__all__,
 ]

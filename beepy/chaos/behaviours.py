@@ -15,7 +15,7 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from beepy.chaos.interfaces import IChaosBehaviour, IConnectionBehaviour
-from beepy.chaos.options import Option, choice, count, number
+from beepy.chaos.options import Option, choice, count, limited, number
 
 __all__ = [
     "BUILTIN",
@@ -38,24 +38,29 @@ _DIRECTION = Option(
     "Which way to misbehave: upstream (client to backend), downstream, or both.",
 )
 
+_PIECE = limited(int, "an integer >= 1", lambda n: n >= 1)
+_RATE = limited(float, "a number > 0", lambda n: n > 0)
+
 _SPREAD = Option("spread", count, 0, "Up to this many octets more, drawn at random per connection.")
 
 
 @implementer(IPlugin, IChaosBehaviour)
 class BehaviourPlugin:
     """
-    An ``IChaosBehaviour`` made of its declarations and the class that
-    builds each connection's behaviour: the easiest way to write one.
+    An ``IChaosBehaviour`` named ``name`` whose connections get a
+    ``connectionBehaviour``: the easiest way to write one, since the class
+    declares everything about it in one place.
 
     :param connectionBehaviour: called as
-        ``connectionBehaviour(pipe, **settings)``; a :class:`PassThrough`
-        subclass, usually.
+        ``connectionBehaviour(pipe, **settings)``; usually a
+        :class:`PassThrough` subclass.  Its ``description`` and ``options``
+        attributes are the plugin's.
     """
 
-    def __init__(self, name, description, options, connectionBehaviour):
+    def __init__(self, name, connectionBehaviour):
         self.name = name
-        self.description = description
-        self.options = tuple(options)
+        self.description = connectionBehaviour.description
+        self.options = tuple(connectionBehaviour.options)
         self._connectionBehaviour = connectionBehaviour
 
     def __repr__(self):
@@ -71,7 +76,14 @@ class PassThrough:
     Forwards everything at once, in both directions: the ``dummy``
     behaviour, and the base of the others, which misbehave only on the
     lanes their ``direction`` setting names.
+
+    :cvar description: one sentence for ``--help-behaviors``.
+    :cvar options: the :class:`beepy.chaos.Option` declarations of the
+        keyword arguments it takes besides ``pipe``.
     """
+
+    description = "Forward everything at once, untouched."
+    options = ()
 
     def __init__(self, pipe, direction="both"):
         self.pipe = pipe
@@ -104,6 +116,9 @@ class PassThrough:
 
 
 class _Delay(PassThrough):
+    description = "Hold every chunk for a time before forwarding it."
+    options = (Option("seconds", number, 1.0, "How long each chunk is held, in seconds."), _DIRECTION)
+
     def __init__(self, pipe, seconds, direction):
         super().__init__(pipe, direction)
         self._seconds = seconds
@@ -113,9 +128,19 @@ class _Delay(PassThrough):
 
 
 class _Split(PassThrough):
+    description = (
+        "Re-chunk the stream at random octet boundaries (inside frame headers too), "
+        "one write per piece."
+    )
+    options = (
+        Option("size", _PIECE, 16, "The largest piece, in octets (pieces are 1 to size)."),
+        Option("interval", number, 0.0, "Seconds between pieces."),
+        _DIRECTION,
+    )
+
     def __init__(self, pipe, size, interval, direction):
         super().__init__(pipe, direction)
-        self._size = max(size, 1)
+        self._size = size
         self._interval = interval
 
     def misbehave(self, lane, data):
@@ -128,12 +153,14 @@ class _Split(PassThrough):
 
 
 class _Slow(PassThrough):
+    description = "Trickle octets at a steady rate."
+    options = (Option("rate", _RATE, 1024.0, "Octets per second."),
+               Option("size", _PIECE, 1, "Octets per write."), _DIRECTION)
+
     def __init__(self, pipe, rate, size, direction):
         super().__init__(pipe, direction)
-        if rate <= 0:
-            raise ValueError("slow needs a rate > 0")
         self._rate = rate
-        self._size = max(size, 1)
+        self._size = size
 
     def misbehave(self, lane, data):
         for start in range(0, len(data), self._size):
@@ -147,6 +174,14 @@ class _Blackout(PassThrough):
     are computed from the time of arrival, so no timer outlives the
     connection.
     """
+
+    description = "Stop forwarding for a while, then deliver what was held."
+    options = (
+        Option("after", number, 1.0, "Seconds from the connection to the blackout."),
+        Option("seconds", number, 5.0, "How long the blackout lasts."),
+        Option("every", number, 0.0, "Repeat it with this period, in seconds (0: once)."),
+        _DIRECTION,
+    )
 
     def __init__(self, pipe, after, seconds, every, direction):
         super().__init__(pipe, direction)
@@ -190,6 +225,13 @@ class _Budget(PassThrough):
 
 
 class _Reset(_Budget):
+    description = "Reset both connections after some octets; what the proxy held is lost."
+    options = (
+        Option("after", count, 1024, "Octets forwarded, both ways together, before the reset."),
+        _SPREAD,
+        _DIRECTION,
+    )
+
     def spent(self):
         self.pipe.abort()
 
@@ -200,6 +242,12 @@ class _Hang(_Budget):
     backend that gives up is not passed on either, so the client waits
     until it gives up itself.
     """
+
+    description = "Accept, then never forward or answer anything (after some octets, if asked)."
+    options = (
+        Option("after", count, 0, "Octets forwarded, both ways together, before the hang."),
+        _SPREAD,
+    )
 
     def endReceived(self, lane):
         if lane is self.pipe.upstream or self._remaining is not None:
@@ -273,6 +321,21 @@ class _Corrupt(PassThrough):
     seen at once instead of the line running on).
     """
 
+    description = "Flip the top bit of octets in frame headers, payloads, or anywhere."
+    options = (
+        Option("after", count, 0, "Octets passed untouched first, per direction."),
+        Option("count", count, 1, "Octets to flip, per direction."),
+        Option("target", choice("any", "header", "payload"), "any", "Which octets may be flipped."),
+        Option(
+            "gap",
+            count,
+            64,
+            "At most this many octets that could be flipped are skipped before each flip "
+            "(chosen at random).",
+        ),
+        _DIRECTION,
+    )
+
     def __init__(self, pipe, after, count, target, gap, direction):
         super().__init__(pipe, direction)
         self._after, self._count, self._target, self._gap = after, count, target, gap
@@ -305,85 +368,14 @@ class _Corrupt(PassThrough):
         return self.pipe.random.randint(0, self._gap)
 
 
-dummy = BehaviourPlugin("dummy", "Forward everything at once, untouched.", [], PassThrough)
-
-delay = BehaviourPlugin(
-    "delay",
-    "Hold every chunk for a time before forwarding it.",
-    [Option("seconds", number, 1.0, "How long each chunk is held, in seconds."), _DIRECTION],
-    _Delay,
-)
-
-split = BehaviourPlugin(
-    "split",
-    "Re-chunk the stream at random octet boundaries (inside frame headers too), "
-    "one write per piece.",
-    [
-        Option("size", count, 16, "The largest piece, in octets (pieces are 1 to size)."),
-        Option("interval", number, 0.0, "Seconds between pieces."),
-        _DIRECTION,
-    ],
-    _Split,
-)
-
-slow = BehaviourPlugin(
-    "slow",
-    "Trickle octets at a steady rate.",
-    [
-        Option("rate", number, 1024.0, "Octets per second."),
-        Option("size", count, 1, "Octets per write."),
-        _DIRECTION,
-    ],
-    _Slow,
-)
-
-blackout = BehaviourPlugin(
-    "blackout",
-    "Stop forwarding for a while, then deliver what was held.",
-    [
-        Option("after", number, 1.0, "Seconds from the connection to the blackout."),
-        Option("seconds", number, 5.0, "How long the blackout lasts."),
-        Option("every", number, 0.0, "Repeat it with this period, in seconds (0: once)."),
-        _DIRECTION,
-    ],
-    _Blackout,
-)
-
-reset = BehaviourPlugin(
-    "reset",
-    "Abort both connections once some octets have passed; what the proxy "
-    "still holds is lost, as in a real reset.",
-    [
-        Option("after", count, 1024, "Octets forwarded, both ways together, before the reset."),
-        _SPREAD,
-        _DIRECTION,
-    ],
-    _Reset,
-)
-
-corrupt = BehaviourPlugin(
-    "corrupt",
-    "Flip the top bit of octets in frame headers, payloads, or anywhere.",
-    [
-        Option("after", count, 0, "Octets passed untouched first, per direction."),
-        Option("count", count, 1, "Octets to flip, per direction."),
-        Option("target", choice("any", "header", "payload"), "any", "Which octets may be flipped."),
-        Option("gap", count, 64, "At most this many octets that could be flipped are skipped "
-               "before each flip (chosen at random)."),
-        _DIRECTION,
-    ],
-    _Corrupt,
-)
-
-hang = BehaviourPlugin(
-    "hang",
-    "Accept, then never forward or answer anything (after some octets, if asked).",
-    [
-        Option("after", count, 0, "Octets forwarded, both ways together, before the hang."),
-        _SPREAD,
-    ],
-    _Hang,
-)
+dummy = BehaviourPlugin("dummy", PassThrough)
+delay = BehaviourPlugin("delay", _Delay)
+split = BehaviourPlugin("split", _Split)
+slow = BehaviourPlugin("slow", _Slow)
+blackout = BehaviourPlugin("blackout", _Blackout)
+reset = BehaviourPlugin("reset", _Reset)
+corrupt = BehaviourPlugin("corrupt", _Corrupt)
+hang = BehaviourPlugin("hang", _Hang)
 
 #: The built-in behaviours, found by name even where Twisted's plugin
 #: scan cannot see ``twisted/plugins/beepy_chaos_behaviours.py``.

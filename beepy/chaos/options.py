@@ -19,6 +19,7 @@ __all__ = [
     "configure",
     "count",
     "findBehaviour",
+    "limited",
     "number",
     "parseMix",
 ]
@@ -44,20 +45,26 @@ class _Type:
         return self.description
 
 
-def _nonNegative(kind, description):
+def limited(kind, description, accept):
+    """
+    :return: an option type converting with ``kind`` (e.g. ``int``) and
+        accepting the values for which ``accept`` is true; ``description``
+        says which, in help text (e.g. ``"an integer >= 1"``).
+    """
+
     def convert(value):
-        number = kind(value)
-        if not number >= 0:
+        converted = kind(value)
+        if not accept(converted):
             raise ValueError(f"{value!r} is not {description}")
-        return number
+        return converted
 
     return _Type(description, convert)
 
 
 #: An option type: a whole number of octets or times, 0 or more.
-count = _nonNegative(int, "an integer >= 0")
+count = limited(int, "an integer >= 0", lambda n: n >= 0)
 #: An option type: a duration in seconds, a rate or a chance, 0 or more.
-number = _nonNegative(float, "a number >= 0")
+number = limited(float, "a number >= 0", lambda n: n >= 0)
 
 
 def choice(*values):
@@ -81,7 +88,8 @@ class Option:
     :ivar name: how it is spelled, in ``configure(..., name=value)`` and in
         ``--behavior-option behaviour:name=value``.
     :ivar type: converts a string to the value, or raises ``ValueError``:
-        :data:`count`, :data:`number`, :func:`choice`, or any callable.
+        :data:`count`, :data:`number`, :func:`choice`, :func:`limited`, or
+        any callable.
     :ivar default: the value when none is given.
     :ivar description: one sentence for the help text.
     """

@@ -140,8 +140,10 @@ class MixTests(SynchronousTestCase):
         with open(os.path.join(directory, "beepy_chaos_extra.py"), "w") as module:
             module.write(
                 "from beepy.chaos import BehaviourPlugin, PassThrough\n"
-                "extra = BehaviourPlugin('extra', 'A test behaviour.', [], PassThrough)\n"
-                "impostor = BehaviourPlugin('delay', 'Not the real one.', [], PassThrough)\n"
+                "class Extra(PassThrough):\n"
+                "    description = 'A test behaviour.'\n"
+                "extra = BehaviourPlugin('extra', Extra)\n"
+                "impostor = BehaviourPlugin('delay', Extra)\n"
             )
         import twisted.plugins
 
@@ -170,6 +172,8 @@ class MixTests(SynchronousTestCase):
             ("delay", {"secs": 1}, "has no option 'secs'; its options: seconds, direction"),
             ("delay", {"seconds": "-1"}, "bad value '-1' for delay:seconds"),
             ("split", {"size": 2.5}, "bad value 2.5 for split:size"),
+            ("split", {"size": "0"}, "'0' is not an integer >= 1"),
+            ("slow", {"rate": 0}, "0 is not a number > 0"),
             ("corrupt", {"target": "trailer"}, "'trailer' is not one of any, header, payload"),
         ]:
             error = self.assertRaises(ValueError, configure, name, **settings)

@@ -82,40 +82,6 @@ class RecordingServerFactory(BEEPServerFactory):
                 waiter.callback(session)
 
 
-def pipeline(send, count, depth):
-    """
-    Call ``send(n)`` for ``n`` in ``range(count)``, with ``depth`` calls in
-    flight, in order.
-
-    :return: a ``Deferred`` firing with the results in order, or failing
-        with the first failure.
-    """
-    results = [None] * count
-    finished = defer.Deferred()
-    state = {"next": 0, "done": 0}
-
-    def one():
-        n = state["next"]
-        state["next"] += 1
-        send(n).addCallbacks(answered, failed, callbackArgs=(n,))
-
-    def answered(result, n):
-        results[n] = result
-        state["done"] += 1
-        if state["next"] < count:
-            one()
-        elif state["done"] == count:
-            finished.callback(results)
-
-    def failed(failure):
-        if not finished.called:
-            finished.errback(failure)
-
-    for _ in range(min(depth, count)):
-        one()
-    return finished
-
-
 class ChaosTestCase(TestCase):
     """
     A recording echo server on loopback, and proxies in front of it.
@@ -176,11 +142,13 @@ class ChaosTestCase(TestCase):
             sent[name] = [f"{name}/m{n}".encode() for n in range(messages)]
             replied[name] = []
 
-            def send(n, channel=channel, name=name):
-                reply = channel.sendMessage(sent[name][n])
+            def send(body, channel=channel, name=name):
+                reply = channel.sendMessage(body)
                 return reply.addCallback(lambda message: replied[name].append(message.body))
 
-            runs.append(pipeline(send, messages, depth))
+            # The semaphore admits waiters in order: the messages leave in order.
+            inFlight = defer.DeferredSemaphore(depth)
+            runs.extend(inFlight.run(send, body) for body in sent[name])
         yield defer.gatherResults(runs, consumeErrors=True)
         return {name: (sent[name], replied[name]) for name in sent}
 

@@ -187,7 +187,7 @@ class InstalledChaosPluginTests(TestCase):
         """
         text, code = yield self.twistd("--help-behaviors")
         self.assertEqual(code, 0, f"{text}\n{EDITABLE_HINT}")
-        self.assertIn("split:size=an integer >= 0 (default 16)", text)
+        self.assertIn("split:size=an integer >= 1 (default 16)", text)
 
     @defer.inlineCallbacks
     def test_proxyEcho(self):
