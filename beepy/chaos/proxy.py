@@ -124,7 +124,7 @@ class Lane:
         self._schedule()
 
     def stopProducing(self):
-        pass  # destinationLost follows
+        pass  # _destinationLost follows
 
     # -- Internals ----------------------------------------------------------
 
