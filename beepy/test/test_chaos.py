@@ -11,8 +11,8 @@ import sys
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import TCP4ClientEndpoint
-from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.plugin import getPlugins
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -79,7 +79,7 @@ class Connection:
             if not any(call.getTime() <= self.clock.seconds() for call in self.clock.getDelayedCalls()):
                 return
             self.clock.advance(0)
-        raise AssertionError("calls were still due after %d turns" % turns)
+        raise AssertionError(f"calls were still due after {turns} turns")
 
     def lose(self, side, transport):
         """
