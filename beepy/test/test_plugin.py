@@ -31,16 +31,12 @@ from beepy.core.mime import Message
 from beepy.profiles.echo import ECHO_URI
 from beepy.profiles.sink import SINK_URI
 from beepy.testing.processes import (
+    EDITABLE_HINT,
     TIMEOUT,
     cleanEnvironment,
     requireInstalled,
     startTwistd,
     twistdCommand,
-)
-
-EDITABLE_HINT = (
-    "an ordinary editable install (pip install -e .) hides twisted/plugins from twistd: "
-    "use pip install . or pip install -e . --config-settings editable_mode=compat (see README.rst)"
 )
 
 

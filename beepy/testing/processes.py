@@ -25,6 +25,7 @@ from twisted.trial.unittest import FailTest
 import beepy
 
 __all__ = [
+    "EDITABLE_HINT",
     "DISTRIBUTION",
     "INSTALL_COMMAND",
     "ScriptProcess",
@@ -43,6 +44,11 @@ DISTRIBUTION = "twisted-beepy"
 INSTALL_COMMAND = (
     "python3 -m venv .venv && .venv/bin/pip install '.[test]'"
     " && .venv/bin/python -m twisted.trial beepy"
+)
+
+EDITABLE_HINT = (
+    "an ordinary editable install (pip install -e .) hides twisted/plugins from twistd: "
+    "use pip install . or pip install -e . --config-settings editable_mode=compat (see README.rst)"
 )
 
 TIMEOUT = 60
@@ -236,7 +242,11 @@ class TwistdProcess(ProcessProtocol):
     """
     Watches a ``twistd beep`` child process: its output, the port it
     listens on, and its end.
+
+    :cvar listening: the pattern of the log line that gives the port.
     """
+
+    listening = _LISTENING
 
     def __init__(self):
         self.output = bytearray()
@@ -304,7 +314,7 @@ class TwistdProcess(ProcessProtocol):
     def outReceived(self, data):
         self.output += data
         if self._port is None:
-            match = _LISTENING.search(self.output)
+            match = self.listening.search(self.output)
             if match is not None:
                 self._port = int(match.group(1))
                 waiters, self._listeningWaiters = self._listeningWaiters, []
