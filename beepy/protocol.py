@@ -525,16 +525,24 @@ class BEEPProtocol(Protocol):
             channel.profile = profile
             channel.startContent = candidate.content
             self._channels[event.number] = channel
-            self._logChannel("started by the peer", channel)
             reply = ProfileElement(candidate.uri, start.replyContent)
-            self._send(
-                lambda core: core.acceptStart(
-                    event.number,
-                    reply,
-                    channel._requestedWindow,
-                    IFrameReceiver.providedBy(profile),
+            try:
+                self._send(
+                    lambda core: core.acceptStart(
+                        event.number,
+                        reply,
+                        channel._requestedWindow,
+                        IFrameReceiver.providedBy(profile),
+                    )
                 )
-            )
+            except LocalProtocolError:
+                # The profile asked for what the session cannot do (a window
+                # out of range, say): the start must still be answered.
+                del self._channels[event.number]
+                self._log.failure("{factory!r} built a channel that cannot open", factory=factory)
+                refusal = refusal or BEEPError(ReplyCode.ACTION_ABORTED, "local error in processing")
+                continue
+            self._logChannel("started by the peer", channel)
             return
         if self._lostReason is None:
             self._log.info(
