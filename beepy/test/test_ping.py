@@ -178,29 +178,80 @@ class KeepAliveTests(SynchronousTestCase):
 
 
 class KeepAliveTLSTests(SynchronousTestCase):
+    def setUp(self):
+        self.ping = HangingPingFactory()
+        self.pair = InMemory(
+            serverTLS=TLSPolicy(SERVER_CERTIFICATE), serverProfiles=[EchoFactory(), self.ping]
+        )
+
+    def advance(self, seconds):
+        self.pair.clock.advance(seconds)
+        self.pair.pump.flush()
+
+    def secure(self, securing):
+        """
+        Complete the TLS negotiation ``securing`` (from ``startTLS``) asked
+        for on both sides.
+        """
+        self.pair.pump.flush()
+        self.assertEqual(self.pair.tlsRoles(), ("client", "server"))
+        for session in (self.pair.client, self.pair.server):
+            session.handshakeCompleted()
+        self.pair.pump.flush()
+        self.successResultOf(securing)
+
+    def assertChecking(self, checker):
+        """
+        The checks go on over one new ping channel, and the session too.
+        """
+        self.assertEqual([c.profileURI for c in self.pair.client.channels.values()], [PING_URI])
+        self.assertNoResult(checker.whenDone())
+        self.assertNoResult(self.pair.client.notifyClose())
+
     def test_afterTLS(self):
         """
         TLS discards every channel: the checks go on over a new ping
         channel on the secured session.
         """
-        ping = HangingPingFactory()
-        pair = InMemory(serverTLS=TLSPolicy(SERVER_CERTIFICATE), serverProfiles=[EchoFactory(), ping])
-        checker = pair.client.keepAlive(interval=5, timeout=2)
-        pair.pump.flush()
-        pair.clock.advance(5)
-        pair.pump.flush()
-        self.assertEqual(ping.pings, 1)
-        securing = pair.client.startTLS(serverName="beep.example")
-        pair.pump.flush()
-        self.assertEqual(pair.tlsRoles(), ("client", "server"))
-        for session in (pair.client, pair.server):
-            session.handshakeCompleted()
-        pair.pump.flush()
-        self.successResultOf(securing)
+        checker = self.pair.client.keepAlive(interval=5, timeout=2)
+        self.pair.pump.flush()
+        self.advance(5)
+        self.assertEqual(self.ping.pings, 1)
+        self.secure(self.pair.client.startTLS(serverName="beep.example"))
         for _ in range(2):
-            pair.clock.advance(5)
-            pair.pump.flush()
-        self.assertEqual(ping.pings, 2)
-        self.assertEqual([c.profileURI for c in pair.client.channels.values()], [PING_URI])
-        self.assertNoResult(checker.whenDone())
-        self.assertNoResult(pair.client.notifyClose())
+            self.advance(5)
+        self.assertEqual(self.ping.pings, 2)
+        self.assertChecking(checker)
+
+    def test_pingHeldByTLS(self):
+        """
+        A ping sent while our request for TLS awaits its answer is held
+        back, then discarded by the reset: the checks go on over a new ping
+        channel once the peer greets again, not on the old greeting (whose
+        channel start the reset would discard, leaving the keepalive to
+        time out on a healthy session).
+        """
+        checker = self.pair.client.keepAlive(interval=5, timeout=2)
+        self.pair.pump.flush()
+        self.advance(5)
+        securing = self.pair.client.startTLS(serverName="beep.example")
+        self.pair.clock.advance(5)
+        self.secure(securing)
+        for _ in range(12):
+            self.advance(1)
+        self.assertEqual(self.ping.pings, 3)
+        self.assertChecking(checker)
+
+    def test_openingHeldByTLS(self):
+        """
+        A ping channel whose start is held back behind our request for TLS
+        is opened again once the peer greets again.
+        """
+        self.pair.pump.flush()
+        securing = self.pair.client.startTLS(serverName="beep.example")
+        checker = self.pair.client.keepAlive(interval=5, timeout=2)
+        self.secure(securing)
+        for _ in range(6):
+            self.advance(1)
+        self.assertEqual(self.ping.pings, 1)
+        self.assertChecking(checker)
