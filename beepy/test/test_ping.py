@@ -4,8 +4,10 @@ Tests for the ping profile and keepalive: sessions in memory, time from a
 ``Clock``.
 """
 
-from twisted.internet import defer
+from twisted.internet import defer, error
 from twisted.internet.task import Clock
+from twisted.internet.testing import EventLoggingObserver
+from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from beepy import BEEPError, SessionTimeout, TLSPolicy
@@ -163,6 +165,60 @@ class KeepAliveTests(SynchronousTestCase):
         self.pump.flush()
         self.assertIsNone(self.successResultOf(checker.whenDone()))
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_releaseEndsQuietly(self):
+        """
+        A release closes the ping channel at once while another channel
+        still awaits its reply: the next ping finds its channel closed by
+        us, and the checks end as with stop(), with no warning.
+        """
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        slow = self._open(PING_URI)
+        checker = keepAlive(self.client, interval=5, timeout=2)
+        self.pump.flush()
+        self.ping.hanging = True
+        slow.sendMessage(b"")
+        self.pump.flush()
+        self.client.close()
+        self.pump.flush()
+        self.assertEqual(list(self.client.channels.values()), [slow])
+        self.advance(5)
+        self.assertIsNone(self.successResultOf(checker.whenDone()))
+        self.assertEqual([e for e in events if e.get("beepEvent") == "keepAliveStopped"], [])
+        self.assertNoResult(self.client.notifyClose())
+
+    def test_pingWhileClosing(self):
+        """
+        A ping due while our close of the ping channel awaits the peer's
+        answer ends the checks as quietly.
+        """
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        checker = keepAlive(self.client, interval=5, timeout=2)
+        self.pump.flush()
+        [channel] = self.client.channels.values()
+        channel.close()
+        self.clock.advance(5)
+        self.assertIsNone(self.successResultOf(checker.whenDone()))
+        self.assertEqual([e for e in events if e.get("beepEvent") == "keepAliveStopped"], [])
+
+    def test_peerClosesPingChannel(self):
+        """
+        A peer that closes the ping channel leaves the session unchecked:
+        whenDone fails, with a warning.
+        """
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        checker = keepAlive(self.client, interval=5, timeout=2)
+        self.pump.flush()
+        [serverChannel] = self.server.channels.values()
+        serverChannel.close()
+        self.pump.flush()
+        self.advance(5)
+        self.failureResultOf(checker.whenDone(), error.ConnectionDone)
+        self.assertEqual(
+            [e["beepEvent"] for e in events if e.get("beepEvent") == "keepAliveStopped"],
+            ["keepAliveStopped"],
+        )
+        self.assertNoResult(self.client.notifyClose())
 
     def test_badArguments(self):
         """
