@@ -256,10 +256,24 @@ class KeepAliveTLSTests(SynchronousTestCase):
         self.pair.pump.flush()
         self.successResultOf(securing)
 
-    def assertChecking(self, checker):
+    def startChecking(self):
         """
-        The checks go on over one new ping channel, and the session too.
+        Start the checks, and let the first ping be answered.
         """
+        checker = self.pair.client.keepAlive(interval=5, timeout=2)
+        self.pair.pump.flush()
+        self.advance(5)
+        self.assertEqual(self.ping.pings, 1)
+        return checker
+
+    def assertChecking(self, checker, seconds, pings):
+        """
+        Over the next ``seconds``, the checks go on over one new ping
+        channel, up to ``pings`` pings in all, and the session too.
+        """
+        for _ in range(seconds):
+            self.advance(1)
+        self.assertEqual(self.ping.pings, pings)
         self.assertEqual([c.profileURI for c in self.pair.client.channels.values()], [PING_URI])
         self.assertNoResult(checker.whenDone())
         self.assertNoResult(self.pair.client.notifyClose())
@@ -269,15 +283,9 @@ class KeepAliveTLSTests(SynchronousTestCase):
         TLS discards every channel: the checks go on over a new ping
         channel on the secured session.
         """
-        checker = self.pair.client.keepAlive(interval=5, timeout=2)
-        self.pair.pump.flush()
-        self.advance(5)
-        self.assertEqual(self.ping.pings, 1)
+        checker = self.startChecking()
         self.secure(self.pair.client.startTLS(serverName="beep.example"))
-        for _ in range(2):
-            self.advance(5)
-        self.assertEqual(self.ping.pings, 2)
-        self.assertChecking(checker)
+        self.assertChecking(checker, 10, 2)
 
     def test_pingHeldByTLS(self):
         """
@@ -287,16 +295,11 @@ class KeepAliveTLSTests(SynchronousTestCase):
         channel start the reset would discard, leaving the keepalive to
         time out on a healthy session).
         """
-        checker = self.pair.client.keepAlive(interval=5, timeout=2)
-        self.pair.pump.flush()
-        self.advance(5)
+        checker = self.startChecking()
         securing = self.pair.client.startTLS(serverName="beep.example")
         self.pair.clock.advance(5)
         self.secure(securing)
-        for _ in range(12):
-            self.advance(1)
-        self.assertEqual(self.ping.pings, 3)
-        self.assertChecking(checker)
+        self.assertChecking(checker, 12, 3)
 
     def test_openingHeldByTLS(self):
         """
@@ -307,7 +310,4 @@ class KeepAliveTLSTests(SynchronousTestCase):
         securing = self.pair.client.startTLS(serverName="beep.example")
         checker = self.pair.client.keepAlive(interval=5, timeout=2)
         self.secure(securing)
-        for _ in range(6):
-            self.advance(1)
-        self.assertEqual(self.ping.pings, 1)
-        self.assertChecking(checker)
+        self.assertChecking(checker, 6, 1)
