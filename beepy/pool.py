@@ -60,8 +60,10 @@ class ChannelPool:
         self.maximum = maximum
         self._create = create if create is not None else openChannel
         self._channels = []  # open (or closed and not yet noticed), oldest first
-        self._acquired = set()
+        self._acquired = set()  # handed out, not yet given back (open or not)
         self._creating = 0
+        self._openingFor = set()  # the callers a channel is being opened for
+        self._started = False  # grows only once greeted: no channel opens before
         self._waiters = deque()
         self._closedReason = None  # a Failure once closed
         self._readiness = None  # then self, or the Failure whenReady gives
@@ -117,7 +119,10 @@ class ChannelPool:
     def release(self, channel):
         """
         Give back a channel from :meth:`acquire`.  It is handed out again
-        once it awaits no reply; a closed channel leaves the pool.
+        once it awaits no reply; a closed channel leaves the pool.  Giving
+        back a channel that closed, or after the pool or its session ended,
+        is quiet: a holder's ``finally`` must not hide the error that ended
+        them.
         """
         if channel not in self._acquired:
             raise ValueError(f"{channel!r} is not acquired from this pool")
@@ -148,6 +153,8 @@ class ChannelPool:
         opening = [self._grow() for _ in range(initial)]
         gathered = defer.gatherResults(opening, consumeErrors=True)
         gathered.addCallbacks(lambda _: self._ready(self), lambda f: self._ready(f.value.subFailure))
+        self._started = True
+        self._dispatch()  # the callers that came before the greeting
 
     def _ready(self, readiness):
         """
@@ -161,24 +168,32 @@ class ChannelPool:
         for waiter in waiters:
             waiter.callback(readiness)
 
-    def _grow(self):
+    def _grow(self, waiter=None):
         """
         Open one more channel through the create handler.
 
+        :param waiter: the caller it is opened for, who hears if it fails;
+            ``None`` for the initial channels.
         :return: a ``Deferred`` of the channel, or of the failure.
         """
         self._creating += 1
+        if waiter is not None:
+            self._openingFor.add(waiter)
         creating = defer.maybeDeferred(self._create, self.session, self.profileURI)
-        creating.addBoth(self._created)
+        creating.addBoth(self._created, waiter)
         return creating
 
-    def _created(self, result):
+    def _created(self, result, waiter):
         self._creating -= 1
+        self._openingFor.discard(waiter)
         if isinstance(result, Failure):
-            # The caller it was opened for hears why; the others may still
-            # be served by channels released meanwhile.
-            if self._waiters:
-                self._waiters.popleft().errback(result)
+            # Only the caller it was opened for hears why, if it still
+            # waits: one served meanwhile by a released channel leaves the
+            # failure to no one, and _dispatch opens one for the next in
+            # line who has none in the making.
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                waiter.errback(result)
         elif self._closedReason is not None:
             result.close().addErrback(lambda _: None)
         else:
@@ -192,25 +207,39 @@ class ChannelPool:
                 return channel
         return None
 
+    def _nextUnserved(self):
+        """
+        :return: the first caller in line that no channel in the making will
+            serve, or ``None``.  A channel in the making serves whoever is
+            first in line when it opens, so only the callers beyond their
+            number lack one.
+        """
+        if len(self._waiters) <= self._creating:
+            return None
+        for waiter in self._waiters:
+            if waiter not in self._openingFor:
+                return waiter
+        return None
+
     def _dispatch(self):
         """
-        Serve the waiting callers from the ready channels, and open channels
-        for those left, up to the maximum.
+        Serve the waiting callers from the ready channels, and, once the
+        session is greeted, open channels for those left, up to the maximum.
         """
         if self._closedReason is not None:
             return
         self._channels = self.channels
-        self._acquired.intersection_update(self._channels)
         while self._waiters:
             channel = self._nextReady()
             if channel is None:
                 break
             self._acquired.add(channel)
             self._waiters.popleft().callback(channel)
-        wanted = len(self._waiters) - self._creating
-        while wanted > 0 and len(self._channels) + self._creating < self.maximum:
-            wanted -= 1
-            self._grow().addErrback(lambda _: None)  # _created told the caller
+        while self._started and len(self._channels) + self._creating < self.maximum:
+            waiter = self._nextUnserved()
+            if waiter is None:
+                break
+            self._grow(waiter).addErrback(lambda _: None)  # _created told the caller
 
     def _sessionEnded(self, reason):
         self._end(Failure(reason))
@@ -220,7 +249,6 @@ class ChannelPool:
         if self._closedReason is not None:
             return
         self._closedReason = reason
-        self._acquired.clear()
         self._ready(reason)
         waiters, self._waiters = self._waiters, deque()
         for waiter in waiters:

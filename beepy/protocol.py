@@ -910,7 +910,10 @@ class BEEPProtocol(Protocol):
     def _tlsNegotiated(self):
         """
         The tuning reset: every channel is gone, and both peers greet again.
+        The peer's greeting goes first: whoever hears of the reset and waits
+        for a greeting to go on (a keepalive) must wait for the new one.
         """
+        self.peerGreeting = None
         if self.octetObserver is not None:
             self.octetObserver.sessionReset()
         reset = Failure(SessionReset("TLS was negotiated: the session started over"))
@@ -924,7 +927,6 @@ class BEEPProtocol(Protocol):
             waiter.errback(reset)
         for feeder in list(self._feeders):
             feeder.sessionEnded()
-        self.peerGreeting = None
         self._tlsActive()
         self._session.reset()
         self._prepareGreeting()

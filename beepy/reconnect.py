@@ -103,6 +103,7 @@ class BEEPClientService(ClientService):
         self._readySession = None  # the same, once ready
         self._readyWaiters = []  # [Deferred, failures left or None]
         self._stopping = None  # fired by stopService to end a preparation
+        self._stopWaiters = None  # while a stop awaits the session's end: later callers
         self._factory = _SessionFactory(profiles, **factoryArguments)
         super().__init__(
             _WatchedEndpoint(endpoint, self._attemptFailed),
@@ -138,6 +139,12 @@ class BEEPClientService(ClientService):
         """
         if not self.running:
             return defer.succeed(None)
+        if self._stopWaiters is not None:
+            # A stop already awaits the end of the session: ClientService
+            # stops once, and this caller hears when that is done.
+            waiter = defer.Deferred()
+            self._stopWaiters.append(waiter)
+            return waiter
         waiters, self._readyWaiters = self._readyWaiters, []
         for waiter, _ in waiters:
             waiter.errback(defer.CancelledError())
@@ -151,11 +158,19 @@ class BEEPClientService(ClientService):
         # Drop the session first, through disconnect() (a TLS connection
         # closes no other way), and stop once it has ended: then the state
         # machine hears of the end in a state that expects it.
+        self._stopWaiters = []
         ended = session.notifyClose()
         session.disconnect()
-        return ended.addCallback(lambda _: super(BEEPClientService, self).stopService())
+        ended.addCallback(lambda _: super(BEEPClientService, self).stopService())
+        return ended.addBoth(self._stopped)
 
     # Internals.
+
+    def _stopped(self, result):
+        waiters, self._stopWaiters = self._stopWaiters, None
+        for waiter in waiters:
+            waiter.callback(None)
+        return result
 
     def _retryDelay(self, attempt):
         return self._retryPolicy(attempt + self._unready)

@@ -63,9 +63,12 @@ class SessionTimeouts:
     """
     The timers of one :class:`beepy.protocol.BEEPProtocol`.
 
-    Idle means no octet in or out while we owe the peer no reply.  A reply
-    we owe stops the count: a slow answer of our own application is not the
-    peer's silence, and closing on it would punish the peer for our delay.
+    Idle means no octet in or out while we owe the peer no reply and hold
+    no window shut.  A reply we owe stops the count: a slow answer of our
+    own application is not the peer's silence, and closing on it would
+    punish the peer for our delay.  So does a channel we paused that holds
+    octets back (a slow consumer of a large reply): the peer waits on the
+    window we keep shut.
     A reply we await does not: a peer that neither answers nor sends
     anything else for ``idleTimeout`` is taken to be gone (keepalive, see
     :mod:`beepy.profiles.ping`, is the way to tell a slow peer from a dead
@@ -160,7 +163,8 @@ class SessionTimeouts:
 
     def _idleCheck(self):
         now = self._clock.seconds()
-        if self._session._session.repliesOwed:
+        core = self._session._session
+        if core.repliesOwed or core.windowWithheld:
             self._lastActivity = now
         quiet = now - self._lastActivity
         if quiet >= self._idle:

@@ -281,6 +281,15 @@ class Session:
         """
         return self._decoder.unfinishedFrame
 
+    @property
+    def windowWithheld(self):
+        """
+        Whether a channel we paused holds octets the peer sent that we have
+        not credited back: the peer may be stalled on the window we keep
+        shut, so its silence is our doing.
+        """
+        return any(channel.paused and channel.unconsumed for channel in self._channels.values())
+
     def takeClosed(self):
         """
         :return: the numbers of the channels closed since the last call, so

@@ -14,10 +14,11 @@ Offer :class:`PingFactory` on a session to be checkable; call
 """
 
 from twisted.internet import defer
+from twisted.internet.error import ConnectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from beepy.core.errors import BEEPError, SessionReset
+from beepy.core.errors import BEEPError, LocalProtocolError, SessionReset
 from beepy.core.mime import Message
 from beepy.profile import Profile, ProfileFactory
 from beepy.timeouts import SessionTimeout, clockOf
@@ -62,6 +63,21 @@ class PingFactory(ProfileFactory):
     profile = PingProfile
 
 
+class _PingChannelProfile(Profile):
+    """
+    Our end of a ping channel.  The peer's messages are refused, as on any
+    channel of ours; it remembers whether the peer asked to close the
+    channel, for a close we asked for (the session's release) ends the
+    checks quietly, and the peer's leaves the session unchecked.
+    """
+
+    closedByPeer = False
+
+    def closeRequested(self, code, text):
+        self.closedByPeer = True
+        return True
+
+
 class KeepAlive:
     """
     Checks the peer of a session with pings: the ping channel must open, and
@@ -87,6 +103,7 @@ class KeepAlive:
         self.timeout = timeout
         self._clock = clockOf(session)
         self._channel = None
+        self._profile = None  # of the ping channel, open or opening
         self._nextPing = None
         self._deadline = None
         self._running = False
@@ -139,7 +156,8 @@ class KeepAlive:
         if not self._running:
             return
         self._await()
-        opening = self.session.openChannel(PING_URI)
+        self._profile = _PingChannelProfile()
+        opening = self.session.openChannel(PING_URI, profile=self._profile)
         opening.addCallbacks(self._opened, self._failed)
 
     def _opened(self, channel):
@@ -174,7 +192,14 @@ class KeepAlive:
             self._cancelDeadline()
             self._channel = None
             self.session.whenGreeted().addCallbacks(lambda _: self._open(), lambda _: None)
-        elif self.session._lostReason is None:
+        elif self.session._lostReason is not None:
+            pass  # The session has ended: _sessionEnded reports it.
+        elif failure.check(ConnectionDone, LocalProtocolError) and not self._profile.closedByPeer:
+            # Our side closed the ping channel (or is closing it) between
+            # pings, or is releasing the session: the checks end, as with
+            # stop().
+            self._finish(None)
+        else:
             # The peer refused the channel, or closed it under us.
             _log.warn(
                 "Keepalive of {peer} stopped: {error}",
@@ -183,7 +208,6 @@ class KeepAlive:
                 error=failure.getErrorMessage(),
             )
             self._finish(failure)
-        # Otherwise the session has ended: _sessionEnded reports it.
 
     def _await(self):
         self._deadline = self._clock.callLater(self.timeout, self._noReply)

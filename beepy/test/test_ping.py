@@ -4,8 +4,10 @@ Tests for the ping profile and keepalive: sessions in memory, time from a
 ``Clock``.
 """
 
-from twisted.internet import defer
+from twisted.internet import defer, error
 from twisted.internet.task import Clock
+from twisted.internet.testing import EventLoggingObserver
+from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from beepy import BEEPError, SessionTimeout, TLSPolicy
@@ -164,6 +166,60 @@ class KeepAliveTests(SynchronousTestCase):
         self.assertIsNone(self.successResultOf(checker.whenDone()))
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_releaseEndsQuietly(self):
+        """
+        A release closes the ping channel at once while another channel
+        still awaits its reply: the next ping finds its channel closed by
+        us, and the checks end as with stop(), with no warning.
+        """
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        slow = self._open(PING_URI)
+        checker = keepAlive(self.client, interval=5, timeout=2)
+        self.pump.flush()
+        self.ping.hanging = True
+        slow.sendMessage(b"")
+        self.pump.flush()
+        self.client.close()
+        self.pump.flush()
+        self.assertEqual(list(self.client.channels.values()), [slow])
+        self.advance(5)
+        self.assertIsNone(self.successResultOf(checker.whenDone()))
+        self.assertEqual([e for e in events if e.get("beepEvent") == "keepAliveStopped"], [])
+        self.assertNoResult(self.client.notifyClose())
+
+    def test_pingWhileClosing(self):
+        """
+        A ping due while our close of the ping channel awaits the peer's
+        answer ends the checks as quietly.
+        """
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        checker = keepAlive(self.client, interval=5, timeout=2)
+        self.pump.flush()
+        [channel] = self.client.channels.values()
+        channel.close()
+        self.clock.advance(5)
+        self.assertIsNone(self.successResultOf(checker.whenDone()))
+        self.assertEqual([e for e in events if e.get("beepEvent") == "keepAliveStopped"], [])
+
+    def test_peerClosesPingChannel(self):
+        """
+        A peer that closes the ping channel leaves the session unchecked:
+        whenDone fails, with a warning.
+        """
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        checker = keepAlive(self.client, interval=5, timeout=2)
+        self.pump.flush()
+        [serverChannel] = self.server.channels.values()
+        serverChannel.close()
+        self.pump.flush()
+        self.advance(5)
+        self.failureResultOf(checker.whenDone(), error.ConnectionDone)
+        self.assertEqual(
+            [e["beepEvent"] for e in events if e.get("beepEvent") == "keepAliveStopped"],
+            ["keepAliveStopped"],
+        )
+        self.assertNoResult(self.client.notifyClose())
+
     def test_badArguments(self):
         """
         A zero interval or timeout is refused.
@@ -178,29 +234,80 @@ class KeepAliveTests(SynchronousTestCase):
 
 
 class KeepAliveTLSTests(SynchronousTestCase):
+    def setUp(self):
+        self.ping = HangingPingFactory()
+        self.pair = InMemory(
+            serverTLS=TLSPolicy(SERVER_CERTIFICATE), serverProfiles=[EchoFactory(), self.ping]
+        )
+
+    def advance(self, seconds):
+        self.pair.clock.advance(seconds)
+        self.pair.pump.flush()
+
+    def secure(self, securing):
+        """
+        Complete the TLS negotiation ``securing`` (from ``startTLS``) asked
+        for on both sides.
+        """
+        self.pair.pump.flush()
+        self.assertEqual(self.pair.tlsRoles(), ("client", "server"))
+        for session in (self.pair.client, self.pair.server):
+            session.handshakeCompleted()
+        self.pair.pump.flush()
+        self.successResultOf(securing)
+
+    def startChecking(self):
+        """
+        Start the checks, and let the first ping be answered.
+        """
+        checker = self.pair.client.keepAlive(interval=5, timeout=2)
+        self.pair.pump.flush()
+        self.advance(5)
+        self.assertEqual(self.ping.pings, 1)
+        return checker
+
+    def assertChecking(self, checker, seconds, pings):
+        """
+        Over the next ``seconds``, the checks go on over one new ping
+        channel, up to ``pings`` pings in all, and the session too.
+        """
+        for _ in range(seconds):
+            self.advance(1)
+        self.assertEqual(self.ping.pings, pings)
+        self.assertEqual([c.profileURI for c in self.pair.client.channels.values()], [PING_URI])
+        self.assertNoResult(checker.whenDone())
+        self.assertNoResult(self.pair.client.notifyClose())
+
     def test_afterTLS(self):
         """
         TLS discards every channel: the checks go on over a new ping
         channel on the secured session.
         """
-        ping = HangingPingFactory()
-        pair = InMemory(serverTLS=TLSPolicy(SERVER_CERTIFICATE), serverProfiles=[EchoFactory(), ping])
-        checker = pair.client.keepAlive(interval=5, timeout=2)
-        pair.pump.flush()
-        pair.clock.advance(5)
-        pair.pump.flush()
-        self.assertEqual(ping.pings, 1)
-        securing = pair.client.startTLS(serverName="beep.example")
-        pair.pump.flush()
-        self.assertEqual(pair.tlsRoles(), ("client", "server"))
-        for session in (pair.client, pair.server):
-            session.handshakeCompleted()
-        pair.pump.flush()
-        self.successResultOf(securing)
-        for _ in range(2):
-            pair.clock.advance(5)
-            pair.pump.flush()
-        self.assertEqual(ping.pings, 2)
-        self.assertEqual([c.profileURI for c in pair.client.channels.values()], [PING_URI])
-        self.assertNoResult(checker.whenDone())
-        self.assertNoResult(pair.client.notifyClose())
+        checker = self.startChecking()
+        self.secure(self.pair.client.startTLS(serverName="beep.example"))
+        self.assertChecking(checker, 10, 2)
+
+    def test_pingHeldByTLS(self):
+        """
+        A ping sent while our request for TLS awaits its answer is held
+        back, then discarded by the reset: the checks go on over a new ping
+        channel once the peer greets again, not on the old greeting (whose
+        channel start the reset would discard, leaving the keepalive to
+        time out on a healthy session).
+        """
+        checker = self.startChecking()
+        securing = self.pair.client.startTLS(serverName="beep.example")
+        self.pair.clock.advance(5)
+        self.secure(securing)
+        self.assertChecking(checker, 12, 3)
+
+    def test_openingHeldByTLS(self):
+        """
+        A ping channel whose start is held back behind our request for TLS
+        is opened again once the peer greets again.
+        """
+        self.pair.pump.flush()
+        securing = self.pair.client.startTLS(serverName="beep.example")
+        checker = self.pair.client.keepAlive(interval=5, timeout=2)
+        self.secure(securing)
+        self.assertChecking(checker, 6, 1)

@@ -155,6 +155,45 @@ class ChannelPoolTests(SynchronousTestCase):
         [channel] = pool.channels
         self.assertRaises(ValueError, pool.release, channel)
 
+    def test_releaseAfterOtherAcquire(self):
+        """
+        A held channel that closed stays its holder's to give back, even
+        after the pool served someone else in its place.
+        """
+        pool = self.pool(initial=1, maximum=2)
+        channel = self.successResultOf(self.acquire(pool))
+        channel.close()
+        self.pump.flush()
+        other = self.successResultOf(self.acquire(pool))
+        pool.release(channel)
+        self.assertEqual(pool.channels, [other])
+
+    def test_releaseAfterSessionLost(self):
+        """
+        Giving back a channel after the session was lost is quiet: the
+        usual try/finally must not hide the error that ended the session.
+        """
+        pool = self.pool(initial=1, maximum=1)
+        channel = self.successResultOf(self.acquire(pool))
+        self.client.transport.loseConnection()
+        self.pump.flush()
+        pool.release(channel)
+        self.assertRaises(ValueError, pool.release, channel)
+
+    def test_releaseAfterClose(self):
+        """
+        A holder may give back its channel after close(), before or after
+        the channel closed.
+        """
+        pool = self.pool(initial=2, maximum=2)
+        first = self.successResultOf(self.acquire(pool))
+        second = self.successResultOf(self.acquire(pool))
+        closing = pool.close()
+        pool.release(first)
+        self.pump.flush()
+        pool.release(second)
+        self.assertIsNone(self.successResultOf(closing))
+
     def test_cancelWaiting(self):
         """
         A caller that cancels its acquire leaves the queue.
@@ -197,6 +236,67 @@ class ChannelPoolTests(SynchronousTestCase):
         failure = self.failureResultOf(self.acquire(pool), BEEPError)
         self.assertEqual(failure.value.code, ReplyCode.REQUESTED_ACTION_NOT_TAKEN)
         self.assertEqual(len(self.recording.starts), 2)
+
+    def test_createFailureSparesServedCaller(self):
+        """
+        A channel opened for a caller fails to open after that caller was
+        served by a released channel: the caller next in line, for whom
+        nothing was opened, does not fail with that error; the pool opens
+        one for it instead.
+        """
+        opened, pending = [], []
+
+        def create(session, uri):
+            if not opened:
+                opened.append(session.openChannel(uri))
+                return opened[0]
+            pending.append(defer.Deferred())
+            return pending[-1]
+
+        pool = self.pool(initial=1, maximum=2, create=create)
+        first = self.successResultOf(self.acquire(pool))
+        second = self.acquire(pool)
+        third = self.acquire(pool)
+        self.assertEqual(len(pending), 1)
+        pool.release(first)
+        self.assertIs(self.successResultOf(second), first)
+        pending[0].errback(BEEPError(ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "no"))
+        self.assertNoResult(third)
+        self.assertEqual(len(pending), 2)
+        pool.release(first)
+        self.assertIs(self.successResultOf(third), first)
+
+    def test_initialFailureSparesCaller(self):
+        """
+        An initial channel that fails to open fails whenReady but no caller:
+        it was opened for none, and the other initial channel serves the
+        caller.
+        """
+        failing = defer.Deferred()
+        creating = [failing]
+
+        def create(session, uri):
+            return creating.pop() if creating else session.openChannel(uri)
+
+        pool = ChannelPool(self.client, RECORDING_URI, initial=2, create=create)
+        acquiring = pool.acquire()
+        failing.errback(BEEPError(ReplyCode.REQUESTED_ACTION_NOT_TAKEN, "no"))
+        self.pump.flush()
+        self.failureResultOf(pool.whenReady(), BEEPError)
+        self.assertTrue(self.successResultOf(acquiring).isOpen)
+
+    def test_acquireBeforeGreeting(self):
+        """
+        A pool starts once its session is greeted: a caller that came
+        before is served then, rather than failed by a start sent too soon.
+        """
+        client, server, pump = connectedSessions([EchoFactory()], greet=False)
+        pool = ChannelPool(client, ECHO_URI, initial=0, maximum=1)
+        acquiring = pool.acquire()
+        self.assertNoResult(acquiring)
+        pump.flush()
+        self.assertTrue(self.successResultOf(acquiring).isOpen)
+        self.assertEqual(pool.channels, list(client.channels.values()))
 
     def test_close(self):
         """

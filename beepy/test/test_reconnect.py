@@ -5,6 +5,7 @@ stopped and started again under the client.  The retry delays run on a
 ``Clock``; everything else waits on ``Deferred``\\ s.
 """
 
+from twisted.application.internet import ClientService
 from twisted.internet import defer, endpoints, error, reactor
 from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver
@@ -267,6 +268,27 @@ class BEEPClientServiceTests(TestCase):
         self.clock.advance(60 * RETRY_DELAY)
         self.assertEqual((self.attempts, len(self.server.factory.sessions)), ([], 1))
         yield self.assertFailure(self.service.whenConnected(), defer.CancelledError)
+
+    @defer.inlineCallbacks
+    def test_stopServiceTwice(self):
+        """
+        A second stopService while the first awaits the end of the session
+        stops ClientService only once, and fires once it has stopped.
+        """
+        stops = []
+        stopService = ClientService.stopService
+
+        def recordingStop(service):
+            stops.append(service)
+            return stopService(service)
+
+        self.patch(ClientService, "stopService", recordingStop)
+        self.startService()
+        yield self.service.whenConnected()
+        first, second = self.service.stopService(), self.service.stopService()
+        yield defer.gatherResults([first, second])
+        self.assertEqual(stops, [self.service])
+        self.assertFalse(self.service.running)
 
     @defer.inlineCallbacks
     def test_stopWhileHookRuns(self):

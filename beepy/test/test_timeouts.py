@@ -277,6 +277,27 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.pump.flush()
         self.assertIsInstance(self.successResultOf(self.server.notifyClose()), SessionTimeout)
 
+    def test_ownPauseStopsIt(self):
+        """
+        While a channel we paused holds back a large reply, the peer waits
+        on the window we keep shut: its silence is our doing, and the count
+        waits until we resume.
+        """
+        self.connect(clientIdle=10)
+        channel = self.open(ECHO_URI)
+        channel.pauseProducing()
+        reply = channel.sendMessage(b"x" * 100000)
+        self.pump.flush()
+        self.clock.advance(100)
+        self.pump.flush()
+        self.assertNoResult(reply)
+        channel.resumeProducing()
+        self.pump.flush()
+        self.assertEqual(len(self.successResultOf(reply).body), 100000)
+        self.clock.advance(10)
+        self.pump.flush()
+        self.assertIsInstance(self.successResultOf(self.client.notifyClose()), SessionTimeout)
+
     def test_openChannelFails(self):
         """
         A channel start still pending when the session times out fails with
