@@ -225,7 +225,13 @@ class _Budget(PassThrough):
 
 
 class _Reset(_Budget):
-    description = "Reset both connections after some octets; what the proxy held is lost."
+    """
+    Resets each connection through its lane, not with ``pipe.abort()``:
+    the last piece allowed was only just handed to the lane, and an
+    abort in the same turn would discard it from the transport's buffer.
+    """
+
+    description = "Reset both connections after some octets; nothing more is forwarded."
     options = (
         Option("after", count, 1024, "Octets forwarded, both ways together, before the reset."),
         _SPREAD,
@@ -233,7 +239,8 @@ class _Reset(_Budget):
     )
 
     def spent(self):
-        self.pipe.abort()
+        self.pipe.upstream.reset()
+        self.pipe.downstream.reset()
 
 
 class _Hang(_Budget):

@@ -16,7 +16,7 @@ import struct
 from collections import deque
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IPushProducer
+from twisted.internet.interfaces import IPullProducer, IPushProducer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -24,7 +24,22 @@ from zope.interface import implementer
 __all__ = ["ChaosProxy", "Lane", "Pipe"]
 
 _END = object()  # a lane item: close the destination
+_RESET = object()  # a lane item: reset the destination
 _NO_LINGER = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+
+
+def _stopLingering(transport):
+    """
+    Make the closing of ``transport``'s socket a TCP RST: a socket closed
+    with nothing unread would otherwise end with an orderly FIN.  A
+    transport without a socket (in memory, in tests) is left as it is.
+    """
+    handle = getattr(transport, "getHandle", lambda: None)()
+    if hasattr(handle, "setsockopt"):
+        try:
+            handle.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
+        except OSError:
+            pass  # a socket that already failed: closing it is all there is
 
 
 @implementer(IPushProducer)
@@ -82,10 +97,15 @@ class Lane:
         """
         Close the destination once everything sent before has been delivered.
         """
-        if self._gone:
-            return
-        self._queue.append((max(self._lastDue, self._clock.seconds()), _END))
-        self._schedule()
+        self._close(_END)
+
+    def reset(self):
+        """
+        Reset the destination's connection (a TCP RST) once everything sent
+        before has been delivered: unlike :meth:`Pipe.abort`, the octets a
+        behaviour let through reach the peer before the reset does.
+        """
+        self._close(_RESET)
 
     # -- Wiring, by the pipe ------------------------------------------------
 
@@ -128,6 +148,12 @@ class Lane:
 
     # -- Internals ----------------------------------------------------------
 
+    def _close(self, how):
+        if self._gone:
+            return
+        self._queue.append((max(self._lastDue, self._clock.seconds()), how))
+        self._schedule()
+
     def _writable(self):
         return self._destination is not None and not self._destinationFull and not self._gone
 
@@ -146,11 +172,14 @@ class Lane:
 
     def _release(self):
         _, item = self._queue.popleft()
-        if item is _END:
+        if item is _END or item is _RESET:
             self._gone = True
             self._queue.clear()
             self._destination.unregisterProducer()
-            self._destination.loseConnection()
+            if item is _RESET:
+                _ResetWhenWritten(self._destination)
+            else:
+                self._destination.loseConnection()
             return
         self._held -= len(item)
         self.delivered += len(item)
@@ -170,6 +199,37 @@ class Lane:
                 self._source.pauseProducing()
             else:
                 self._source.resumeProducing()
+
+
+@implementer(IPullProducer)
+class _ResetWhenWritten:
+    """
+    Resets a connection once its transport has written out its buffer.
+
+    ``abortConnection`` alone would drop that buffer, octets written in
+    this very turn included; ``loseConnection`` alone writes it out but
+    ends with a FIN.  While a pull producer is registered,
+    ``loseConnection`` does not close the connection: the transport
+    writes out its buffer, then asks the producer for more, which is the
+    moment to abort.
+    """
+
+    def __init__(self, transport):
+        self._transport = transport
+        self._closing = False
+        transport.registerProducer(self, False)  # which asks for more at once: too early
+        self._closing = True
+        transport.loseConnection()
+
+    def resumeProducing(self):
+        if self._closing:
+            self._closing = False
+            self._transport.unregisterProducer()
+            _stopLingering(self._transport)
+            self._transport.abortConnection()
+
+    def stopProducing(self):
+        pass  # the connection ended first: there is nothing left to reset
 
 
 class Pipe:
@@ -202,20 +262,15 @@ class Pipe:
 
     def abort(self):
         """
-        Reset both connections at once, dropping whatever the lanes still
-        hold.  A socket closed with nothing unread would end with an
-        orderly FIN, so lingering is turned off first: the peers get a
-        TCP RST, as from a crashed host or a middlebox.
+        Reset both connections at once, as from a crashed host or a
+        middlebox: the peers get a TCP RST, and whatever the lanes and the
+        transports' buffers still hold is dropped, even octets written in
+        this very turn.  :meth:`Lane.reset` resets after delivering them.
         """
         if self._connecting is not None:
             self._connecting.cancel()
         for transport in list(self._transports):
-            handle = getattr(transport, "getHandle", lambda: None)()
-            if hasattr(handle, "setsockopt"):
-                try:
-                    handle.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
-                except OSError:
-                    pass  # a socket that already failed: closing it is all there is
+            _stopLingering(transport)
             transport.abortConnection()
 
     def _connectBackend(self, endpoint):

@@ -52,6 +52,7 @@ class ExitStatus(enum.IntEnum):
     TLS_FAILED = 7  # refused, handshake, certificate
     CONNECTION_LOST = 8  # protocol violation, or lost midway
     INTERRUPTED = 130  # SIGINT (Ctrl-C) or SIGTERM, as shells report SIGINT
+    OUTPUT_CLOSED = 141  # stdout's reader went away, as shells report SIGPIPE
 
 
 class CommandFailed(Exception):
@@ -339,6 +340,8 @@ async def _transfer(reactor, session, options, producer, stdout, stderr):
         failed = e
     finally:
         progress.stop()
+    if writer.outputClosed is not None:
+        raise writer.outputClosed
     if isinstance(writer.error, ProtocolError):
         # The reply writer broke the session off, and says why.
         raise _connectionFailure(writer.error)
@@ -382,6 +385,10 @@ def run(reactor, command, options, stdout, stderr):
         except CommandFailed as e:
             stderr.write(f"beepy: {e.message}\n")
             return e.status
+        except BrokenPipeError:
+            # Whoever read stdout has gone (``beepy send ... | head``): end
+            # quietly, as the tools SIGPIPE kills do.
+            return ExitStatus.OUTPUT_CLOSED
         return ExitStatus.OK
 
     return defer.Deferred.fromCoroutine(running())

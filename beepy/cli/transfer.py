@@ -199,6 +199,8 @@ class ReplyWriter(Profile):
         held; a peer that sends more is a protocol violation.
     :ivar error: the :class:`beepy.BEEPError` of an ``ERR`` reply, or
         ``None``.
+    :ivar outputClosed: the ``BrokenPipeError`` of a write to ``output``
+        whose reader had gone, or ``None``.
     """
 
     def __init__(self, output, counted, maxAnswerOctets):
@@ -209,8 +211,21 @@ class ReplyWriter(Profile):
         self._answers = {}  # ansno -> bytearray of an unfinished ANS
         self._errorPayload = bytearray()
         self.error = None
+        self.outputClosed = None
 
     def frameReceived(self, frame):
+        if self.outputClosed is not None:
+            return  # the session is being dropped: nobody reads the rest
+        try:
+            self._writeFrame(frame)
+        except BrokenPipeError as e:
+            # Whoever read the output has gone (``beepy send ... | head``):
+            # the rest of the reply has nowhere to go, so stop it coming
+            # instead of taking it all in for nothing.
+            self.outputClosed = e
+            self.channel.session.disconnect()
+
+    def _writeFrame(self, frame):
         self._counted(len(frame.payload))
         if frame.type is FrameType.RPY:
             self._body.write(frame.payload)

@@ -425,16 +425,23 @@ class BehaviourTests(SynchronousTestCase):
     def test_reset(self):
         """
         ``reset`` forwards ``after`` octets, then aborts both connections
-        and forwards nothing more.
+        once their transports have written out what they were given, and
+        forwards nothing more.
         """
         connection = Connection("reset", after=6)
         connection.fromClient(b"abcd")
         connection.fromBackend(b"efghij")
+        connection.run()
         self.assertEqual(connection.backend.value(), b"abcd")
         self.assertEqual(connection.client.value(), b"ef")
-        self.assertTrue(connection.client.disconnected)
-        self.assertTrue(connection.backend.disconnected)
+        for transport in connection.client, connection.backend:
+            self.assertTrue(transport.disconnecting)
+            self.assertFalse(transport.disconnected)
+            # What a TCP transport does once its buffer is written out.
+            transport.producer.resumeProducing()
+            self.assertTrue(transport.disconnected)
         connection.fromClient(b"more")
+        connection.run()
         self.assertEqual(connection.backend.value(), b"abcd")
 
     def test_resetSpread(self):

@@ -1,14 +1,15 @@
 # -*- test-case-name: beepy.test.test_chaos_beep -*-
 """
 BEEP sessions through the chaos proxy, over real loopback TCP: the server
-and the clients are beepy, in this process, and the proxy misbehaves
-between them.  Nothing here sleeps or times anything; each test waits on
+and the clients are beepy (or, to see octets, a bare protocol), in this
+process, and the proxy misbehaves between them.  Nothing here sleeps or times anything; each test waits on
 what the sessions report.
 """
 
 import random
 
 from twisted.internet import defer, endpoints, error, reactor, task
+from twisted.internet.protocol import Protocol
 from twisted.trial.unittest import TestCase
 
 from beepy import (
@@ -43,6 +44,23 @@ class RecordingEchoFactory(ProfileFactory):
 
     def __init__(self):
         self.received = []
+
+
+class Octets(Protocol):
+    """
+    A client that only reads: ``ended`` fires with ``(octets received,
+    reason)`` once its connection is gone.
+    """
+
+    def __init__(self):
+        self.received = b""
+        self.ended = defer.Deferred()
+
+    def dataReceived(self, data):
+        self.received += data
+
+    def connectionLost(self, reason):
+        self.ended.callback((self.received, reason.value))
 
 
 class RecordingSession(BEEPProtocol):
@@ -284,6 +302,23 @@ class FailureTests(ChaosTestCase):
         serverReason = yield serverSession.notifyClose()
         self.assertIsInstance(serverReason, error.ConnectionLost)
         yield self.assertServes()
+
+    @defer.inlineCallbacks
+    def test_resetDeliversAfterOctets(self):
+        """
+        ``reset`` forwards its ``after`` octets before the reset, even when
+        they are the start of a chunk it cuts (here the server's greeting):
+        the client reads them, then sees the connection reset, not closed.
+        """
+        proxy = yield self.proxy([(1, configure("reset", after=50))])
+        client = Octets()
+        yield endpoints.connectProtocol(self.endpoint(proxy), client)
+        received, reason = yield client.ended
+        self.assertEqual(len(received), 50)
+        self.assertTrue(received.startswith(b"RPY 0 0 . 0 "), received)
+        self.assertIsInstance(reason, error.ConnectionLost)
+        serverSession = yield self.server.whenConnected(1)
+        self.assertIsInstance((yield serverSession.notifyClose()), error.ConnectionLost)
 
     @defer.inlineCallbacks
     def corrupted(self, direction):

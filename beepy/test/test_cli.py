@@ -252,6 +252,17 @@ class ReplyWriterTests(SynchronousTestCase):
         self.counted = []
         self.writer = ReplyWriter(self.output, self.counted.append, maxAnswerOctets=100)
 
+    def disconnections(self, writer):
+        """
+        Give ``writer`` a channel whose session only notes disconnections.
+
+        :return: the list it appends ``True`` to on each.
+        """
+        disconnected = []
+        session = type("Session", (), {"disconnect": lambda self: disconnected.append(True)})()
+        writer.channel = type("Channel", (), {"session": session})()
+        return disconnected
+
     def test_reply(self):
         """
         The body streams out as frames come, even when the header block is
@@ -285,9 +296,7 @@ class ReplyWriterTests(SynchronousTestCase):
         Unfinished answers beyond the limit break the session off, with a
         protocol violation as the reason.
         """
-        disconnected = []
-        session = type("Session", (), {"disconnect": lambda self: disconnected.append(True)})()
-        self.writer.channel = type("Channel", (), {"session": session})()
+        disconnected = self.disconnections(self.writer)
         self.writer.frameReceived(frame(FrameType.ANS, b"\r\n" + b"x" * 60, more=True, ansno=0))
         self.assertEqual((disconnected, self.writer.error), ([], None))
         self.writer.frameReceived(frame(FrameType.ANS, b"\r\n" + b"y" * 60, more=True, ansno=1))
@@ -296,6 +305,23 @@ class ReplyWriterTests(SynchronousTestCase):
             str(self.writer.error), "the peer's unfinished answers exceed 100 octets"
         )
         self.assertEqual(self.output.getvalue(), b"")
+
+    def test_outputClosed(self):
+        """
+        A write to an output whose reader has gone breaks the session off
+        once, and the frames still arriving are dropped.
+        """
+
+        class ClosedPipe(io.BytesIO):
+            def write(self, data):
+                raise BrokenPipeError(32, "Broken pipe")
+
+        writer = ReplyWriter(ClosedPipe(), self.counted.append, maxAnswerOctets=100)
+        disconnected = self.disconnections(writer)
+        writer.frameReceived(frame(FrameType.RPY, b"\r\nfirst ", more=True))
+        writer.frameReceived(frame(FrameType.RPY, b"second"))
+        self.assertIsInstance(writer.outputClosed, BrokenPipeError)
+        self.assertEqual((disconnected, self.counted), ([True], [8]))
 
     def test_error(self):
         payload = (
@@ -932,6 +958,22 @@ class ConsoleScriptTests(TestCase):
             "beepy send: the following arguments are required: -p/--profile "
             "(see beepy send --help)\n",
         )
+
+    @defer.inlineCallbacks
+    def test_stdoutClosed(self):
+        """
+        When whoever reads stdout has gone (``beepy send ... | head``),
+        ``send`` drops the session and exits quietly with status 141, as a
+        tool that ``SIGPIPE`` kills does, not with 0 and a traceback for
+        every frame of the reply.
+        """
+        where = yield self.startServer()
+        body = self.directory.child("body")
+        body.setContent(b"x" * 256 * 1024)
+        process, transport = self.start("send", where, "-p", ECHO_URI, "--file", body.path)
+        transport.closeStdout()
+        out, err, status = yield process.ended.addTimeout(TIMEOUT, reactor)
+        self.assertEqual((status, err), (ExitStatus.OUTPUT_CLOSED, b""))
 
     @defer.inlineCallbacks
     def test_interrupted(self):
