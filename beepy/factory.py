@@ -6,6 +6,8 @@ the listening side, one for the initiating side.
 
 from twisted.internet.protocol import Factory
 
+from beepy.core.codes import ReplyCode
+from beepy.core.errors import BEEPError
 from beepy.core.session import Role, SessionConfig
 from beepy.interfaces import IProfileFactory
 from beepy.protocol import BEEPProtocol
@@ -74,9 +76,38 @@ class _BEEPFactory(Factory):
 class BEEPServerFactory(_BEEPFactory):
     """
     Builds the listening side of each accepted connection.
+
+    :param maxConnections: sessions served at once, or ``None`` for no
+        limit.  A connection beyond it gets ``<error code='421'>`` in place
+        of a greeting (RFC 3080 section 2.4) and is closed; each session
+        that ends makes room.  Other arguments are those of the client
+        factory.
+    :ivar connections: the sessions being served now.
     """
 
     role = Role.LISTENER
+
+    def __init__(self, *args, maxConnections=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if maxConnections is not None and maxConnections < 1:
+            raise ValueError("maxConnections must be positive")
+        self.maxConnections = maxConnections
+        self.connections = 0
+
+    def buildProtocol(self, addr):
+        protocol = super().buildProtocol(addr)
+        if self.maxConnections is not None and self.connections >= self.maxConnections:
+            protocol.sessionRefusal = BEEPError(
+                ReplyCode.SERVICE_NOT_AVAILABLE,
+                f"the server is serving its limit of {self.maxConnections} sessions",
+            )
+            return protocol
+        self.connections += 1
+        protocol.notifyClose().addCallback(self._connectionEnded)
+        return protocol
+
+    def _connectionEnded(self, reason):
+        self.connections -= 1
 
 
 class BEEPClientFactory(_BEEPFactory):

@@ -123,6 +123,10 @@ class BEEPProtocol(Protocol):
     saslPolicy = None
     #: The :class:`beepy.sasl.Authentication` once SASL succeeded, or ``None``.
     authentication = None
+    #: A :class:`beepy.BEEPError` to send in place of our greeting (RFC 3080
+    #: section 2.4), after which the connection is dropped: set by a server
+    #: factory that is turning the connection away (421 when full).
+    sessionRefusal = None
 
     def __init__(self, role, profiles=(), config=SessionConfig(), features=None, localize=None):
         self._profileFactories = {factory.uri: factory for factory in profiles}
@@ -306,6 +310,14 @@ class BEEPProtocol(Protocol):
             setNoDelay(True)
         self.transport.registerProducer(self, True)
         self._registered = True
+        if self.sessionRefusal is not None:
+            self._log.warn(
+                "Refusing a BEEP session from {peer}: {error}", peer=self._peer(), error=self.sessionRefusal
+            )
+            self._session.refuseSession(self.sessionRefusal)
+            self._flush()
+            self.disconnect()
+            return
         self._prepareGreeting()
         self._session.greet()
         self._flush()
@@ -460,14 +472,15 @@ class BEEPProtocol(Protocol):
             channel.startContent = candidate.content
             self._channels[event.number] = channel
             reply = ProfileElement(candidate.uri, start.replyContent)
-            self._send(
-                lambda core: core.acceptStart(
-                    event.number,
-                    reply,
-                    channel._requestedWindow,
-                    IFrameReceiver.providedBy(profile),
+
+            def accept(core):
+                core.acceptStart(
+                    event.number, reply, channel._requestedWindow, IFrameReceiver.providedBy(profile)
                 )
-            )
+                if channel._paused:  # by the profile factory, before the channel was open
+                    core.pauseChannel(event.number)
+
+            self._send(accept)
             return
         if self._lostReason is None:
             self._send(lambda core: core.refuseStart(event.number, refusal))
