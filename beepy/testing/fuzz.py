@@ -1,0 +1,302 @@
+"""
+Fuzz targets: every parser of what a peer sends, fed arbitrary input.
+
+Each target must either parse its input or fail with the project's own
+error for it (:class:`~beepy.core.errors.RemoteProtocolError` for frames,
+:class:`~beepy.BEEPError` for channel-management XML,
+:class:`~beepy.core.sasl.base.SASLError` for SASL); anything else that
+escapes (``UnicodeDecodeError``, ``IndexError``, ...) is a bug, since the
+caller would not turn it into a refusal or a clean termination.
+
+The targets are Hypothesis tests, so the test suite runs each for a short
+while (``beepy.test.test_hostile``), and this command runs one for as long
+as you like, feeding it random buffers through Hypothesis'
+``fuzz_one_input``::
+
+    python -m beepy.testing.fuzz --list
+    python -m beepy.testing.fuzz session --seconds 600
+
+It needs Hypothesis (``pip install 'beepy[test]'``).  On a failure it prints
+the traceback and the input (Hypothesis' choice buffer, in hex) and exits
+with status 1; ``--replay HEX`` runs that input again.
+"""
+
+import argparse
+import random
+import sys
+import time
+import traceback
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from beepy.core.codec import FrameDecoder, encodeFrame
+from beepy.core.errors import BEEPError, RemoteProtocolError
+from beepy.core.events import ProtocolViolated
+from beepy.core.frames import DataFrame, FrameType
+from beepy.core.management import BEEP_XML, Greeting, encodeManagement, parseManagement
+from beepy.core.mime import Message
+from beepy.core.sasl.anonymous import AnonymousClient, AnonymousServer
+from beepy.core.sasl.base import Lookup, SASLError
+from beepy.core.sasl.blob import parseBlob
+from beepy.core.sasl.crammd5 import CramMD5Client, CramMD5Server
+from beepy.core.sasl.digestmd5 import DigestMD5Client, DigestMD5Server
+from beepy.core.sasl.external import ExternalClient, ExternalServer
+from beepy.core.sasl.otp import OTPClient, OTPServer, OTPState, oneTimePassword
+from beepy.core.sasl.plain import PlainClient, PlainServer
+from beepy.core.sasl.scram import SCRAMClient, SCRAMServer, deriveKeys
+from beepy.core.session import Role, Session, SessionConfig
+
+__all__ = ["TARGETS", "main"]
+
+#: name -> a Hypothesis test taking arbitrary input.
+TARGETS = {}
+
+#: ``max_examples`` is what the test suite runs; the command runs for as
+#: long as it is asked to.
+_SETTINGS = settings(
+    deadline=None, database=None, suppress_health_check=list(HealthCheck), max_examples=100
+)
+
+
+def _target(name, *strategies):
+    def register(function):
+        TARGETS[name] = _SETTINGS(given(*strategies)(function))
+        return function
+
+    return register
+
+
+# -- Wire input ---------------------------------------------------------------
+
+#: Octets that reach further into the parsers than random ones do.
+_FRAME_PIECES = [
+    b"MSG 1 0 . 0 5\r\n",
+    b"RPY 0 0 . 0 0\r\n",
+    b"ANS 1 0 * 0 3 7\r\n",
+    b"NUL 1 0 . 0 0\r\n",
+    b"SEQ 1 0 4096\r\n",
+    b"END\r\n",
+    b"Content-Type: application/beep+xml\r\n\r\n",
+    b"<start number='1'><profile uri='urn:x' /></start>",
+    b"<close number='1' code='200' />",
+    b"*",
+    b".",
+    b" ",
+    b"\r\n",
+]
+_XML_PIECES = [
+    "<greeting>", "</greeting>", "<profile uri='urn:x'>", "</profile>", "<start number='1'>",
+    "</start>", "<close code='200' />", "<error code='550'>", "</error>", "<ok />",
+    "<ready />", "<proceed />", "<blob status='complete'>", "</blob>", "AGJvYgA=",
+    "<![CDATA[", "]]>", "<!DOCTYPE x [", "<!ENTITY a 'b'>", "]>", "&a;", "&#0;", "&#x10FFFF;",
+    "<?xml version='1.0' encoding='utf-16'?>", " encoding='base64'", "='", "'", "\x00", "\ud7ff",
+]
+
+_octets = st.binary(max_size=600)
+_frameStream = st.lists(st.sampled_from(_FRAME_PIECES) | st.binary(max_size=20), max_size=30).map(
+    b"".join
+)
+_xml = st.lists(st.sampled_from(_XML_PIECES) | st.text(max_size=10), max_size=30).map(
+    lambda pieces: "".join(pieces).encode("utf-8", "surrogatepass")
+)
+
+
+@_target("frames", _octets | _frameStream)
+def frames(data):
+    decoder = FrameDecoder(4096)
+    decoder.receiveData(data)
+    try:
+        while decoder.nextFrame() is not None:
+            pass
+    except RemoteProtocolError:
+        pass
+
+
+def _greeted(role):
+    """
+    A session that has sent its greeting and received the peer's.
+    """
+    session = Session(role, ["urn:x"], SessionConfig(receiveWindow=4096, maxFrameSize=4096))
+    session.greet()
+    session.dataToSend()
+    greeting = Message(encodeManagement(Greeting(("urn:x",))), contentType=BEEP_XML)
+    session.receiveData(encodeFrame(DataFrame(FrameType.RPY, 0, 0, False, 0, greeting.toPayload())))
+    return session
+
+
+@_target("session", st.sampled_from(Role), st.lists(_octets | _frameStream, max_size=4))
+def session(role, reads):
+    """
+    A greeted session never raises on input: a broken peer is a
+    :class:`ProtocolViolated` event, the last one it reports.
+    """
+    session = _greeted(role)
+    violated = False
+    for data in reads:
+        events = session.receiveData(data)
+        assert not violated or not events, events
+        violated = bool(events) and isinstance(events[-1], ProtocolViolated)
+        assert not any(isinstance(e, ProtocolViolated) for e in events[:-1]), events
+        session.dataToSend()
+
+
+@_target("management", _octets | _xml)
+def management(data):
+    try:
+        parseManagement(data)
+    except BEEPError:
+        pass
+
+
+@_target("blob", _octets | _xml)
+def blob(data):
+    try:
+        parseBlob(data)
+    except SASLError:
+        pass
+
+
+# -- SASL mechanisms -----------------------------------------------------------
+
+_SALT = b"0123456789abcdef"
+_SERVERS = {
+    "PLAIN": PlainServer,
+    "ANONYMOUS": AnonymousServer,
+    "EXTERNAL": ExternalServer,
+    "CRAM-MD5": CramMD5Server,
+    "DIGEST-MD5": lambda: DigestMD5Server("realm", nonce="nonce"),
+    "OTP": OTPServer,
+    "SCRAM-SHA-1": lambda: SCRAMServer("SCRAM-SHA-1", nonce="server"),
+    "SCRAM-SHA-256": lambda: SCRAMServer(nonce="server"),
+}
+#: What a credential store could hand a server mechanism that asks for a
+#: user's record; ``None`` is an unknown user.
+_RECORDS = {
+    "OTP": [None, OTPState("md5", 10, "ke1234", oneTimePassword("pass phrase", "ke1234", 10))],
+    "SCRAM-SHA-1": [None, deriveKeys("pencil", _SALT, 16, "sha1")],
+    "SCRAM-SHA-256": [None, deriveKeys("pencil", _SALT, 16)],
+}
+_CLIENTS = {
+    "PLAIN": lambda: PlainClient("user", "pencil"),
+    "ANONYMOUS": AnonymousClient,
+    "EXTERNAL": ExternalClient,
+    "CRAM-MD5": lambda: CramMD5Client("user", "pencil"),
+    "DIGEST-MD5": lambda: DigestMD5Client("user", "pencil", "host"),
+    "OTP": lambda: OTPClient("user", "pass phrase"),
+    "SCRAM-SHA-1": lambda: SCRAMClient("user", "pencil", name="SCRAM-SHA-1", nonce="client"),
+    "SCRAM-SHA-256": lambda: SCRAMClient("user", "pencil", nonce="client"),
+}
+#: Messages close enough to each mechanism's syntax to get past its first
+#: checks.
+_SASL_PIECES = [
+    b"\0user\0pencil",
+    b"n,,n=user,r=client",
+    b"c=biws,r=clientserver,p=AAAA",
+    b"r=clientserver,s=MDEyMzQ1Njc4OWFiY2RlZg==,i=16",
+    b"v=AAAA",
+    b"word:FULL PEW DOWN ONCE MORT ARC",
+    b"hex:0123456789abcdef",
+    b"init-hex:0123456789abcdef:md5 9 ke1234:0123456789abcdef",
+    b"otp-md5 9 ke1234 ext",
+    b'realm="realm",nonce="nonce",qop="auth",charset=utf-8,algorithm=md5-sess',
+    b'username="user",realm="realm",nonce="nonce",cnonce="c",nc=00000001,qop=auth,'
+    b'digest-uri="beep/host",response=0123456789abcdef0123456789abcdef',
+    b"rspauth=0123456789abcdef0123456789abcdef",
+    b"<1896.697170952@postoffice.example.net>",
+]
+_saslMessages = st.lists(st.sampled_from(_SASL_PIECES) | st.binary(max_size=200), max_size=4)
+
+
+def _registerSASL(name):
+    @_target(
+        f"sasl-server-{name}",
+        st.none() | st.sampled_from(_SASL_PIECES) | st.binary(max_size=200),
+        _saslMessages,
+        st.sampled_from(_RECORDS.get(name, [None])),
+    )
+    def server(first, rest, record):
+        """
+        The server side fed the client's messages; a lookup is answered with
+        ``record``; the run ends at a claim, which the driver would check.
+        """
+        mechanism = _SERVERS[name]()
+        try:
+            outcome = mechanism.start(first)
+            for message in rest:
+                if isinstance(outcome, Lookup):
+                    outcome = mechanism.found(record)
+                outcome = mechanism.respond(message)
+        except SASLError:
+            pass
+
+    @_target(f"sasl-client-{name}", _saslMessages, st.booleans())
+    def client(challenges, completes):
+        """
+        The client side fed the server's challenges, and optionally its
+        final data.
+        """
+        mechanism = _CLIENTS[name]()
+        try:
+            mechanism.initialResponse()
+            if completes and challenges:
+                *challenges, final = challenges
+            else:
+                final = None
+            for challenge in challenges:
+                mechanism.challenge(challenge)
+            if completes:
+                mechanism.complete(final)
+        except SASLError:
+            pass
+
+
+for _name in _SERVERS:
+    _registerSASL(_name)
+
+
+# -- The command -----------------------------------------------------------------
+
+
+def _run(name, seconds, seed, out):
+    test = TARGETS[name]
+    rng = random.Random(seed)
+    deadline = time.monotonic() + seconds
+    runs = 0
+    while time.monotonic() < deadline:
+        buffer = rng.randbytes(rng.randrange(1, 8192))
+        try:
+            test.hypothesis.fuzz_one_input(buffer)
+        except Exception:
+            traceback.print_exc(file=out)
+            print(f"{name}: failed after {runs} inputs; input: {buffer.hex()}", file=out)
+            return 1
+        runs += 1
+    print(f"{name}: {runs} inputs in {seconds:g} s, no failure", file=out)
+    return 0
+
+
+def main(argv=None, out=sys.stdout):
+    parser = argparse.ArgumentParser(
+        prog="python -m beepy.testing.fuzz", description="Fuzz one of beepy's parsers."
+    )
+    parser.add_argument("target", nargs="?", choices=sorted(TARGETS), metavar="TARGET")
+    parser.add_argument("--list", action="store_true", help="list the targets")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long to run (60)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for the random inputs")
+    parser.add_argument("--replay", metavar="HEX", help="run one input a failure printed")
+    options = parser.parse_args(argv)
+    if options.list:
+        print("\n".join(sorted(TARGETS)), file=out)
+        return 0
+    if options.target is None:
+        parser.error("name a TARGET (--list lists them)")
+    if options.replay is not None:
+        TARGETS[options.target].hypothesis.fuzz_one_input(bytes.fromhex(options.replay))
+        print(f"{options.target}: the input passes", file=out)
+        return 0
+    return _run(options.target, options.seconds, options.seed, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
