@@ -20,7 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from beepy import BEEPError, ProfileElement, ReplyCode, SessionConfig
 from beepy.channel import ChannelStart
-from beepy.core.events import ChannelStartRequested, ProtocolViolated, TLSRefused
+from beepy.core.events import ChannelStartRequested, TLSRefused
 from beepy.core.frames import FrameType
 from beepy.core.management import TLS_URI, Start, parseManagement
 from beepy.core.mime import Message

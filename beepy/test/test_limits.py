@@ -19,11 +19,14 @@ from beepy.core.events import (
     FrameReceived,
     MessageDiscarded,
     MessageReceived,
-    ProtocolViolated,
 )
-from beepy.core.frames import DataFrame, FrameType
+from beepy.core.frames import FrameType
 from beepy.core.management import Greeting, ProfileElement, Start, errorFromMessage
-from beepy.core.session import Role
+from beepy.core.sasl import digestmd5, otp, scram
+from beepy.core.sasl.base import SASLError
+from beepy.core.sasl.digestmd5 import DigestMD5Server
+from beepy.core.sasl.otp import OTPServer
+from beepy.core.sasl.scram import SCRAMServer
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
 from beepy.test.test_session import (
     RFC_WINDOWS,
@@ -332,6 +335,33 @@ class HeaderLengthTests(SessionTestCase):
         self.assertEventTypes(peer.deliver(atLimit), MessageReceived)
         events = peer.deliver(b"MSG %d 1234567891 . 4 10\r\n\r\nhi 8 moreEND\r\n" % number)
         self.assertViolated(peer, events, "longer than 24 octets")
+
+
+class SASLMessageSizeTests(SynchronousTestCase):
+    """
+    The SASL mechanisms that parse structured messages cap their size
+    before parsing (the ``<blob>`` around them is capped at 16 KiB too).
+    """
+
+    cases = [
+        ("DIGEST-MD5", digestmd5.MAX_MESSAGE, lambda: DigestMD5Server("realm")),
+        ("OTP", otp.MAX_MESSAGE, OTPServer),
+        ("SCRAM", scram.MAX_MESSAGE, SCRAMServer),
+    ]
+
+    def respond(self, server, size):
+        if server.serverFirst:
+            server.start(None)
+        return self.assertRaises(SASLError, server.respond, b"x" * size)
+
+    def test_atAndPastTheLimit(self):
+        for name, limit, server in self.cases:
+            with self.subTest(mechanism=name):
+                # At the limit the message is parsed (and is no valid one).
+                self.assertNotIn("limited to", self.respond(server(), limit).text)
+                error = self.respond(server(), limit + 1)
+                self.assertEqual(error.code, ReplyCode.PARAMETER_SYNTAX_ERROR)
+                self.assertIn(f"limited to {limit} octets", error.text)
 
 
 # -- The Twisted layer -----------------------------------------------------------
