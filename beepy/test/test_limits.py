@@ -10,7 +10,6 @@ from dataclasses import replace
 from twisted.internet import defer
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
-from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase
 
 from beepy import BEEPError, Message, Profile, ProfileFactory, ReplyCode, SessionConfig
@@ -36,7 +35,7 @@ from beepy.test.test_session import (
     dataFramesOn,
     managementPayload,
 )
-from beepy.testing.loopback import connectedSessions
+from beepy.testing.loopback import connectFactories, connectedSessions
 
 MSG, RPY, ERR, ANS = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.ANS
 
@@ -487,15 +486,7 @@ class MaxConnectionsTests(SynchronousTestCase):
         self.clientFactory = BEEPClientFactory()
 
     def connect(self):
-        server = self.serverFactory.buildProtocol(None)
-        client = self.clientFactory.buildProtocol(None)
-        pump = iosim.connect(
-            server,
-            iosim.FakeTransport(server, isServer=True),
-            client,
-            iosim.FakeTransport(client, isServer=False),
-        )
-        return client, server, pump
+        return connectFactories(self.serverFactory, self.clientFactory)
 
     def test_pastTheLimit(self):
         """

@@ -38,7 +38,7 @@ from beepy.core.management import BEEP_XML, Greeting, encodeManagement, parseMan
 from beepy.core.mime import Message
 from beepy.core.sasl.anonymous import AnonymousClient, AnonymousServer
 from beepy.core.sasl.base import Lookup, SASLError
-from beepy.core.sasl.blob import parseBlob
+from beepy.core.sasl.blob import Blob, parseBlob
 from beepy.core.sasl.crammd5 import CramMD5Client, CramMD5Server
 from beepy.core.sasl.digestmd5 import DigestMD5Client, DigestMD5Server
 from beepy.core.sasl.external import ExternalClient, ExternalServer
@@ -85,7 +85,9 @@ _FRAME_PIECES = [
     b" ",
     b"\r\n",
 ]
-_XML_PIECES = [
+_XML_PIECES = list("<>/='\" \n&;!-[]?xa1") + [
+    "ok", "close", "start", "profile", "error", "greeting", "number", "code", "uri",
+    "encoding", "base64", "CDATA", "DOCTYPE", "ENTITY", "&lt;",
     "<greeting>", "</greeting>", "<profile uri='urn:x'>", "</profile>", "<start number='1'>",
     "</start>", "<close code='200' />", "<error code='550'>", "</error>", "<ok />",
     "<ready />", "<proceed />", "<blob status='complete'>", "</blob>", "AGJvYgA=",
@@ -143,18 +145,22 @@ def session(role, reads):
 
 @_target("management", _octets | _xml)
 def management(data):
+    """
+    Not well formed is 500, well formed but outside the DTD is 501.
+    """
     try:
         parseManagement(data)
-    except BEEPError:
-        pass
+    except BEEPError as error:
+        assert error.code in (500, 501), error
 
 
 @_target("blob", _octets | _xml)
 def blob(data):
     try:
-        parseBlob(data)
+        result = parseBlob(data)
     except SASLError:
-        pass
+        return
+    assert isinstance(result, (Blob, BEEPError)), result
 
 
 # -- SASL mechanisms -----------------------------------------------------------
@@ -191,6 +197,7 @@ _CLIENTS = {
 #: checks.
 _SASL_PIECES = [
     b"\0user\0pencil",
+    b"\0user",
     b"n,,n=user,r=client",
     b"c=biws,r=clientserver,p=AAAA",
     b"r=clientserver,s=MDEyMzQ1Njc4OWFiY2RlZg==,i=16",
@@ -203,6 +210,7 @@ _SASL_PIECES = [
     b'username="user",realm="realm",nonce="nonce",cnonce="c",nc=00000001,qop=auth,'
     b'digest-uri="beep/host",response=0123456789abcdef0123456789abcdef',
     b"rspauth=0123456789abcdef0123456789abcdef",
+    b'username="u",nonce="n"',
     b"<1896.697170952@postoffice.example.net>",
 ]
 _saslMessages = st.lists(st.sampled_from(_SASL_PIECES) | st.binary(max_size=200), max_size=4)
