@@ -7,12 +7,20 @@ with a log line), in the core and through the Twisted layer.
 
 from dataclasses import replace
 
-from twisted.internet import defer
+from twisted.internet import defer, endpoints, reactor
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from beepy import BEEPError, Message, Profile, ProfileFactory, ReplyCode, SessionConfig
+from beepy import (
+    BEEPError,
+    Message,
+    Profile,
+    ProfileFactory,
+    ReplyCode,
+    SessionConfig,
+    connectBEEP,
+)
 from beepy.core.events import (
     ChannelStartRequested,
     FrameReceived,
@@ -537,3 +545,50 @@ class MaxConnectionsTests(SynchronousTestCase):
             self.successResultOf(client.whenGreeted())
         self.assertEqual(self.serverFactory.connections, 5)
         self.assertRaises(ValueError, BEEPServerFactory, maxConnections=0)
+
+
+class MaxConnectionsTCPTests(TestCase):
+    """
+    ``maxConnections`` over real loopback TCP, through ``connectBEEP``.
+    """
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.factory = BEEPServerFactory([DeferringFactory()], maxConnections=1)
+        self.served = []
+        build = self.factory.buildProtocol
+
+        def buildProtocol(addr):
+            protocol = build(addr)
+            self.served.append(protocol)
+            return protocol
+
+        self.factory.buildProtocol = buildProtocol
+        endpoint = endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+        self.port = yield endpoint.listen(self.factory)
+        self.addCleanup(self.port.stopListening)
+
+    def connect(self):
+        address = self.port.getHost()
+        return connectBEEP(endpoints.TCP4ClientEndpoint(reactor, address.host, address.port))
+
+    @defer.inlineCallbacks
+    def test_refusedThenServed(self):
+        """
+        A second client is refused with 421 while the first is served; once
+        the first has released its session, a third is served.
+        """
+        first = yield self.connect()
+        error = yield self.assertFailure(self.connect(), BEEPError)
+        self.assertEqual(error.code, ReplyCode.SERVICE_NOT_AVAILABLE)
+        yield self.served[1].notifyClose()
+        self.assertEqual(self.factory.connections, 1)
+        yield first.close()
+        yield self.served[0].notifyClose()
+        self.assertEqual(self.factory.connections, 0)
+        third = yield self.connect()
+        self.assertEqual(self.factory.connections, 1)
+        yield third.close()
+        yield self.served[2].notifyClose()
