@@ -305,11 +305,6 @@ class BEEPProtocol(Protocol):
     # -- Protocol ---------------------------------------------------------
 
     def connectionMade(self):
-        setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
-        if setNoDelay is not None:
-            setNoDelay(True)
-        self.transport.registerProducer(self, True)
-        self._registered = True
         if self.sessionRefusal is not None:
             self._log.warn(
                 "Refusing a BEEP session from {peer}: {error}", peer=self._peer(), error=self.sessionRefusal
@@ -318,6 +313,11 @@ class BEEPProtocol(Protocol):
             self._flush()
             self.disconnect()
             return
+        setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
+        if setNoDelay is not None:
+            setNoDelay(True)
+        self.transport.registerProducer(self, True)
+        self._registered = True
         self._prepareGreeting()
         self._session.greet()
         self._flush()

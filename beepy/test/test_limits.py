@@ -7,9 +7,10 @@ with a log line), in the core and through the Twisted layer.
 
 from dataclasses import replace
 
-from twisted.internet import defer, endpoints, reactor
+from twisted.internet import defer, endpoints, reactor, task
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
+from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from beepy import (
@@ -43,7 +44,7 @@ from beepy.test.test_session import (
     dataFramesOn,
     managementPayload,
 )
-from beepy.testing.loopback import connectFactories, connectedSessions
+from beepy.testing.loopback import connectedSessions
 
 MSG, RPY, ERR, ANS = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.ANS
 
@@ -490,11 +491,22 @@ class MaxConnectionsTests(SynchronousTestCase):
 
     def setUp(self):
         self.observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
-        self.serverFactory = BEEPServerFactory([DeferringFactory()], maxConnections=2)
-        self.clientFactory = BEEPClientFactory()
+        # Clocks of their own: no timer of theirs is left on the reactor.
+        self.serverFactory = BEEPServerFactory(
+            [DeferringFactory()], maxConnections=2, clock=task.Clock()
+        )
+        self.clientFactory = BEEPClientFactory(clock=task.Clock())
 
     def connect(self):
-        return connectFactories(self.serverFactory, self.clientFactory)
+        """
+        One more connection to the same server factory.
+
+        :return: ``(client, server, pump)``.
+        """
+        return iosim.connectedServerAndClient(
+            lambda: self.serverFactory.buildProtocol(None),
+            lambda: self.clientFactory.buildProtocol(None),
+        )
 
     def test_pastTheLimit(self):
         """
@@ -539,7 +551,7 @@ class MaxConnectionsTests(SynchronousTestCase):
         """
         By default there is no limit; the factory still counts.
         """
-        self.serverFactory = BEEPServerFactory([DeferringFactory()])
+        self.serverFactory = BEEPServerFactory([DeferringFactory()], clock=task.Clock())
         for _ in range(5):
             client, _, _ = self.connect()
             self.successResultOf(client.whenGreeted())

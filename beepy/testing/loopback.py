@@ -8,7 +8,7 @@ from twisted.test import iosim
 
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
 
-__all__ = ["connectedSessions", "connectFactories"]
+__all__ = ["connectedSessions"]
 
 
 def connectedSessions(serverProfiles=(), clientProfiles=(), greet=True, **factoryArguments):
@@ -23,21 +23,8 @@ def connectedSessions(serverProfiles=(), clientProfiles=(), greet=True, **factor
         :class:`beepy.protocol.BEEPProtocol` sessions and the
         ``twisted.test.iosim.IOPump`` whose ``flush()`` moves the bytes.
     """
-    return connectFactories(
-        BEEPServerFactory(serverProfiles, **factoryArguments),
-        BEEPClientFactory(clientProfiles, **factoryArguments),
-        greet,
-    )
-
-
-def connectFactories(serverFactory, clientFactory, greet=True):
-    """
-    Connect a session of ``clientFactory`` to one of ``serverFactory`` in
-    memory, for factories built with options of their own (a server's
-    ``maxConnections``, say): each call is one more connection.
-
-    :return: ``(client, server, pump)``, as :func:`connectedSessions`.
-    """
+    serverFactory = BEEPServerFactory(serverProfiles, **factoryArguments)
+    clientFactory = BEEPClientFactory(clientProfiles, **factoryArguments)
     server = serverFactory.buildProtocol(None)
     client = clientFactory.buildProtocol(None)
     clientTransport = iosim.FakeTransport(client, isServer=False)
