@@ -117,16 +117,16 @@ class BEEPProtocol(Protocol):
 
     _log = Logger()
     _producing = False  # registered with the transport as its producer
+    #: A :class:`beepy.BEEPError` to send in place of our greeting (RFC 3080
+    #: section 2.4), after which the connection is dropped: set by a server
+    #: factory that is turning the connection away (421 when full).
+    sessionRefusal = None
 
     #: The :class:`beepy.sasl.SASLPolicy` of a listener offering SASL (set by
     #: the factory), or ``None``.
     saslPolicy = None
     #: The :class:`beepy.sasl.Authentication` once SASL succeeded, or ``None``.
     authentication = None
-    #: A :class:`beepy.BEEPError` to send in place of our greeting (RFC 3080
-    #: section 2.4), after which the connection is dropped: set by a server
-    #: factory that is turning the connection away (421 when full).
-    sessionRefusal = None
 
     def __init__(self, role, profiles=(), config=SessionConfig(), features=None, localize=None):
         self._profileFactories = {factory.uri: factory for factory in profiles}
