@@ -32,9 +32,19 @@ from hypothesis import strategies as st
 
 from beepy.core.codec import FrameDecoder, encodeFrame
 from beepy.core.errors import BEEPError, RemoteProtocolError
+from beepy.core import events
 from beepy.core.events import ProtocolViolated
 from beepy.core.frames import DataFrame, FrameType
-from beepy.core.management import BEEP_XML, Greeting, encodeManagement, parseManagement
+from beepy.core.management import (
+    BEEP_XML,
+    Close,
+    Greeting,
+    Ok,
+    ProfileElement,
+    Start,
+    encodeManagement,
+    parseManagement,
+)
 from beepy.core.mime import Message
 from beepy.core.sasl.anonymous import AnonymousClient, AnonymousServer
 from beepy.core.sasl.base import Lookup, SASLError
@@ -48,6 +58,8 @@ from beepy.core.sasl.scram import SCRAMClient, SCRAMServer, deriveKeys
 from beepy.core.session import Role, Session, SessionConfig
 
 __all__ = ["TARGETS", "main"]
+
+RPY, ANS = FrameType.RPY, FrameType.ANS
 
 #: name -> a Hypothesis test taking arbitrary input.
 TARGETS = {}
@@ -115,6 +127,13 @@ def frames(data):
         pass
 
 
+def _management(element):
+    return Message(encodeManagement(element), contentType=BEEP_XML).toPayload()
+
+
+_GREETING = _management(Greeting(("urn:x",)))
+
+
 def _greeted(role):
     """
     A session that has sent its greeting and received the peer's.
@@ -122,24 +141,105 @@ def _greeted(role):
     session = Session(role, ["urn:x"], SessionConfig(receiveWindow=4096, maxFrameSize=4096))
     session.greet()
     session.dataToSend()
-    greeting = Message(encodeManagement(Greeting(("urn:x",))), contentType=BEEP_XML)
-    session.receiveData(encodeFrame(DataFrame(FrameType.RPY, 0, 0, False, 0, greeting.toPayload())))
+    session.receiveData(encodeFrame(DataFrame(RPY, 0, 0, False, 0, _GREETING)))
     return session
 
 
-@_target("session", st.sampled_from(Role), st.lists(_octets | _frameStream, max_size=4))
-def session(role, reads):
+#: Payloads that mean something on channel 0 or to the application.
+_PAYLOADS = [
+    _management(Start(5, (ProfileElement("urn:x"),))),
+    _management(Start(6, (ProfileElement("urn:x", b"<ready />"),))),
+    _management(Close(1, 200)),
+    _management(Close(0, 200)),
+    _management(Ok()),
+    _management(BEEPError(550, "no")),
+    b"\r\nhello",
+    b"",
+    b"\r\n",
+]
+
+
+@st.composite
+def _frameReads(draw, role):
     """
-    A greeted session never raises on input: a broken peer is a
-    :class:`ProtocolViolated` event, the last one it reports.
+    Reads of mostly well-formed frames, numbered as RFC 3081 wants (with
+    the odd wrong sequence number), most of them on channels the peer has
+    started (and a session with ``role`` accepts), so that the input gets
+    past the decoder and into the session's rules.
     """
+    seqnos = {0: len(_GREETING)}
+    starts = b""
+    # The peer's numbers: odd if we listen (RFC 3080 section 2.3.1.2).
+    first = 1 if role is Role.LISTENER else 2
+    started = draw(st.lists(st.sampled_from([first, first + 2]), max_size=2, unique=True))
+    for number in started:
+        start = _management(Start(number, (ProfileElement("urn:x"),)))
+        starts += encodeFrame(DataFrame(FrameType.MSG, 0, number, False, seqnos[0], start))
+        seqnos[0] += len(start)
+    frames = []
+    for _ in range(draw(st.integers(0, 12))):
+        channel = draw(st.sampled_from([0, 0, 5] + started * 4))
+        if draw(st.integers(0, 9)) == 0:
+            ackno = draw(st.just(0) | st.integers(0, 9000))
+            frames.append(b"SEQ %d %d %d\r\n" % (channel, ackno, 4096))
+            continue
+        # The peer's MSGs are what a session may take most of.
+        frameType = draw(st.sampled_from([FrameType.MSG] * 4 + list(FrameType)))
+        payload = draw(st.sampled_from(_PAYLOADS) | st.binary(max_size=60))
+        seqno = seqnos.get(channel, 0)
+        if draw(st.integers(0, 19)) == 0:
+            seqno = draw(st.integers(0, 9000))
+        seqnos[channel] = seqno + len(payload)
+        ansno = draw(st.integers(0, 2)) if frameType is ANS else None
+        frame = DataFrame(
+            frameType, channel, draw(st.integers(0, 3)), draw(st.booleans()), seqno, payload, ansno
+        )
+        frames.append(encodeFrame(frame))
+    cuts = sorted(draw(st.lists(st.integers(0, len(frames)), max_size=3)))
+    # The starts come alone: a peer waits for their replies.
+    reads = [b"".join(frames[a:b]) for a, b in zip([0] + cuts, cuts + [len(frames)])]
+    return [starts] + reads
+
+
+def _act(session, event):
+    """
+    What an application does with ``event``: accept every start and close,
+    answer every message (with ``ANS``/``NUL`` when its body says so).
+    """
+    if isinstance(event, events.ChannelStartRequested):
+        session.acceptStart(event.number, event.profiles[0])
+    elif isinstance(event, events.ChannelCloseRequested):
+        session.acceptClose(event.number)
+    elif isinstance(event, events.MessageReceived):
+        if event.message.body == b"hello":
+            session.sendAnswer(event.channel, event.msgno, b"\r\nhi")
+            session.sendNul(event.channel, event.msgno)
+        else:
+            session.sendReply(event.channel, event.msgno, b"\r\nok")
+
+
+_roleAndReads = st.sampled_from(Role).flatmap(lambda role: st.tuples(st.just(role), _frameReads(role)))
+
+
+@_target("session", _roleAndReads, st.lists(_octets | _frameStream, max_size=2))
+def session(roleAndReads, garbage):
+    """
+    A greeted session, driven by an application that accepts and answers
+    everything, never raises on input: a broken peer is a
+    :class:`ProtocolViolated` event, the last it reports.
+    """
+    role, reads = roleAndReads
     session = _greeted(role)
     violated = False
-    for data in reads:
-        events = session.receiveData(data)
-        assert not violated or not events, events
-        violated = bool(events) and isinstance(events[-1], ProtocolViolated)
-        assert not any(isinstance(e, ProtocolViolated) for e in events[:-1]), events
+    for data in reads + garbage:
+        received = session.receiveData(data)
+        assert not violated or not received, received
+        for event in received[:-1]:
+            assert not isinstance(event, ProtocolViolated), received
+        violated = bool(received) and isinstance(received[-1], ProtocolViolated)
+        if not violated:
+            for event in received:
+                _act(session, event)
         session.dataToSend()
 
 
