@@ -109,7 +109,9 @@ class SessionConfig:
         answered with ``ERR`` 421, in its turn (RFC 3080 section 2.6.1),
         without reaching the application.  Those refusals wait for their
         turn too, so they count; a peer with twice the limit awaiting
-        replies is not reading them and is terminated.
+        replies is not reading them and is terminated.  It also bounds the
+        unfinished ``ANS`` replies to one of our ``MSG``\\ s: past it, the
+        peer is terminated.
     :ivar maxBufferedOctets: octets of the peer's that the session holds
         for the application at once, all channels together: messages and
         answers being assembled, and what paused channels have not yet
@@ -1186,6 +1188,20 @@ class Session:
         self._queueReply(channel, frame.msgno, ERR, _managementPayload(error))
         return False
 
+    def _checkAnswerCount(self, outstanding, frame):
+        """
+        Before a new ``ANS`` reply to one of our ``MSG``\\ s is begun:
+        terminate a peer with ``maxOutstandingMessages`` of them unfinished
+        already.  Their octets are bounded by ``maxMessageSize``, but empty
+        frames cost none, so their number needs a bound of its own.
+        """
+        limit = self.config.maxOutstandingMessages
+        if len(outstanding.partialAnswers) >= limit:
+            raise RemoteProtocolError(
+                f"over {limit} unfinished ANS replies to MSG {frame.msgno} "
+                f"on channel {frame.channel}"
+            )
+
     def _checkHeldOctets(self):
         """
         Terminate a peer that made us hold more than ``maxBufferedOctets``
@@ -1299,6 +1315,8 @@ class Session:
             outstanding = self._outstandingFor(channel, frame)
             if frame.type is ANS:
                 if frame.more:
+                    if frame.ansno not in outstanding.partialAnswers:
+                        self._checkAnswerCount(outstanding, frame)
                     outstanding.partialAnswers[frame.ansno] = None
                 else:
                     outstanding.partialAnswers.pop(frame.ansno, None)
@@ -1330,6 +1348,7 @@ class Session:
     def _receiveAnswerFrame(self, channel, frame, outstanding):
         partial = outstanding.partialAnswers.get(frame.ansno)
         if partial is None:
+            self._checkAnswerCount(outstanding, frame)
             partial = outstanding.partialAnswers[frame.ansno] = PartialMessage(
                 self.config.maxMessageSize
             )

@@ -5,6 +5,7 @@ limit (nothing happens) and just past it (a clean refusal, or termination
 with a log line), in the core and through the Twisted layer.
 """
 
+import tracemalloc
 from dataclasses import replace
 
 from twisted.internet import defer, endpoints, reactor, task
@@ -168,6 +169,25 @@ class OutstandingMessagesTests(SessionTestCase):
         self.assertEqual([kind for kind, _ in elements], [RPY, RPY, RPY, ERR])
         self.assertEqual(elements[-1][1].code, ReplyCode.SERVICE_NOT_AVAILABLE)
 
+    def test_unfinishedAnswers(self):
+        """
+        The limit also bounds the ``ANS`` replies to one of our ``MSG``\\ s
+        begun and not finished, empty ones included, which cost no window:
+        one more terminates the peer.
+        """
+        for frames in (False, True):
+            with self.subTest(frames=frames):
+                self.pipeline(0, frames=frames)
+                msgno = self.peer.session.sendMessage(self.number, b"\r\nlist")
+                self.peer.read()
+                answers = [
+                    self.peer.frame(ANS, self.number, msgno, b"", more=True, ansno=ansno)
+                    for ansno in range(4)
+                ]
+                self.peer.deliver(*answers[:3])
+                events = self.peer.deliver(answers[3])
+                self.assertViolated(self.peer, events, "over 3 unfinished ANS replies to MSG")
+
     def test_configuration(self):
         """
         The limit is 1024 by default, and must be positive.
@@ -282,6 +302,33 @@ class BufferedOctetsTests(SessionTestCase):
         self.assertRaises(
             ValueError, SessionConfig, receiveWindow=8192, maxMessageSize=10, maxBufferedOctets=8000
         )
+
+
+class EmptyFrameTests(SessionTestCase):
+    """
+    Empty frames cost the peer no window, so they must cost us nothing
+    either.
+    """
+
+    def test_emptyFramesKeepNothing(self):
+        """
+        A message sent as thousands of empty frames before its last is
+        assembled right, and holding it cost next to nothing.
+        """
+        peer = ScriptedPeer()
+        number = peer.openChannel()
+        frames = [peer.frame(MSG, number, 0, b"", more=True) for _ in range(20000)]
+        frames.append(peer.frame(MSG, number, 0, b"\r\nhello"))
+        tracemalloc.start()
+        try:
+            events = peer.deliver(*frames[:-1])
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(events, [])
+        self.assertLess(held, 16 * 1024)
+        [received] = peer.deliver(frames[-1])
+        self.assertEqual(received.message.body, b"hello")
 
 
 class XMLSizeTests(SessionTestCase):
