@@ -20,6 +20,7 @@ from beepy.interfaces import IFrameReceiver, IProfile, IProfileFactory
 from beepy.profile import Answers, Profile, ProfileFactory
 from beepy.protocol import BEEPProtocol
 from beepy.stream import StreamingMessage
+from beepy.timeouts import SessionTimeout
 from beepy.tls import TLSPolicy, TLSRequest, TLSTimeout
 
 __version__ = "0.1.0"
@@ -45,6 +46,7 @@ __all__ = [
     "ReplyCode",
     "SessionConfig",
     "SessionReset",
+    "SessionTimeout",
     "StreamingMessage",
     "TLSPolicy",
     "TLSRequest",

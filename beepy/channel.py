@@ -18,7 +18,7 @@ from beepy.core.frames import FrameType
 from beepy.core.mime import Message
 from beepy.stream import PayloadFeeder, asStreaming, isStreaming
 
-__all__ = ["Channel", "ChannelStart"]
+__all__ = ["Channel", "ChannelStart", "closeChannels"]
 
 
 @dataclass
@@ -35,6 +35,19 @@ class ChannelStart:
     content: Optional[bytes] = None
     serverName: Optional[str] = None
     replyContent: Optional[bytes] = None
+
+
+def closeChannels(channels):
+    """
+    Close ``channels`` together, each once the replies it awaits are in.
+
+    :return: a ``Deferred`` that fires with ``None`` once all are closed,
+        or fails with the first refusal (the peer's
+        :class:`beepy.BEEPError`).
+    """
+    gathered = defer.gatherResults([channel.close() for channel in channels], consumeErrors=True)
+    gathered.addErrback(lambda failure: failure.value.subFailure)
+    return gathered.addCallback(lambda _: None)
 
 
 class _PendingReply:

@@ -11,6 +11,7 @@ from beepy.core.errors import BEEPError
 from beepy.core.session import Role, SessionConfig
 from beepy.interfaces import IProfileFactory
 from beepy.protocol import BEEPProtocol
+from beepy.timeouts import DEFAULT_FRAME_TIMEOUT, DEFAULT_GREETING_TIMEOUT
 
 __all__ = ["BEEPServerFactory", "BEEPClientFactory"]
 
@@ -27,8 +28,20 @@ class _BEEPFactory(Factory):
     :param tls: a :class:`beepy.tls.TLSPolicy` to offer TLS and answer the
         peer's requests for it; without one, TLS is not offered (a session
         may still ask the peer for it).
-    :param clock: what keeps time for TLS timeouts (an ``IReactorTime``);
-        the global reactor by default.
+    :param clock: what keeps time for TLS timeouts and the three below (an
+        ``IReactorTime``); the global reactor by default.
+    :param greetingTimeout: seconds from the connection to the peer's
+        greeting (``None``: no limit).
+    :param idleTimeout: seconds without an octet in or out, while we owe
+        the peer no reply, before the session is closed (``None``: no
+        limit).  See :class:`beepy.timeouts.SessionTimeouts` for why a reply
+        we owe stops the count and one we await does not.
+    :param frameTimeout: seconds a frame may take from its first octet to
+        its last (``None``: no limit), so that a peer trickling octets,
+        each of which resets the idle count, is still dropped.
+
+    When a timeout runs out the session is dropped and its pending
+    ``Deferred``\\ s fail with :class:`beepy.SessionTimeout`.
     """
 
     protocol = BEEPProtocol
@@ -43,6 +56,9 @@ class _BEEPFactory(Factory):
         sasl=None,
         tls=None,
         clock=None,
+        greetingTimeout=DEFAULT_GREETING_TIMEOUT,
+        idleTimeout=None,
+        frameTimeout=DEFAULT_FRAME_TIMEOUT,
     ):
         self.profiles = list(profiles)
         for profile in self.profiles:
@@ -63,6 +79,9 @@ class _BEEPFactory(Factory):
         self.localize = localize
         self.tls = tls
         self.clock = clock
+        self.greetingTimeout = greetingTimeout
+        self.idleTimeout = idleTimeout
+        self.frameTimeout = frameTimeout
 
     def buildProtocol(self, addr):
         protocol = self.protocol(self.role, self.profiles, self.config, self.features, self.localize)
@@ -70,6 +89,9 @@ class _BEEPFactory(Factory):
         protocol.saslPolicy = self.sasl
         protocol.tlsPolicy = self.tls
         protocol.clock = self.clock
+        protocol.greetingTimeout = self.greetingTimeout
+        protocol.idleTimeout = self.idleTimeout
+        protocol.frameTimeout = self.frameTimeout
         return protocol
 
 

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from beepy.channel import Channel, ChannelStart
+from beepy.channel import Channel, ChannelStart, closeChannels
 from beepy.core import events
 from beepy.core.codes import ReplyCode
 from beepy.core.errors import BEEPError, LocalProtocolError, SessionReset
@@ -26,6 +26,7 @@ from beepy.core.mime import Message
 from beepy.core.session import Session, SessionConfig
 from beepy.interfaces import IFrameReceiver
 from beepy.profile import Answers
+from beepy.profiles.ping import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, keepAlive
 from beepy.tls import (
     DEFAULT_TLS_TIMEOUT,
     TLSProfileFactory,
@@ -35,6 +36,7 @@ from beepy.tls import (
     requestTLS,
 )
 from beepy.stream import PayloadFeeder, asStreaming, isStreaming
+from beepy.timeouts import SessionTimeouts
 
 __all__ = ["BEEPProtocol"]
 
@@ -127,6 +129,14 @@ class BEEPProtocol(Protocol):
     saslPolicy = None
     #: The :class:`beepy.sasl.Authentication` once SASL succeeded, or ``None``.
     authentication = None
+    #: Seconds the peer's greeting may take, or ``None`` for no limit (set
+    #: by the factory, like the two below; see :mod:`beepy.timeouts`).
+    greetingTimeout = None
+    #: Seconds without an octet in or out (while we owe no reply) before the
+    #: session is closed, or ``None``.
+    idleTimeout = None
+    #: Seconds a frame may take from its first octet to its last, or ``None``.
+    frameTimeout = None
 
     def __init__(self, role, profiles=(), config=SessionConfig(), features=None, localize=None):
         self._profileFactories = {factory.uri: factory for factory in profiles}
@@ -145,6 +155,7 @@ class BEEPProtocol(Protocol):
         self._feeders = set()  # PayloadFeeders of streamed bodies
         self._drainWaiters = []  # (_AnswerSink, Deferred) for _whenDrained
         self.peerGreeting = None
+        self._timeouts = SessionTimeouts(self)
 
     # -- Public API -------------------------------------------------------
 
@@ -239,10 +250,8 @@ class BEEPProtocol(Protocol):
         """
         if self._lostReason is not None:
             return defer.succeed(None)
-        closes = [channel.close() for channel in list(self._channels.values())]
-        gathered = defer.gatherResults(closes, consumeErrors=True)
-        gathered.addErrback(lambda failure: failure.value.subFailure)
-        return gathered.addCallback(lambda _: self._release(code, text))
+        closing = closeChannels(list(self._channels.values()))
+        return closing.addCallback(lambda _: self._release(code, text))
 
     @property
     def authenticatedId(self):
@@ -279,17 +288,41 @@ class BEEPProtocol(Protocol):
 
         return authenticate(self, mechanism, **credentials)
 
-    def disconnect(self):
+    def keepAlive(self, interval=DEFAULT_INTERVAL, timeout=DEFAULT_TIMEOUT):
+        """
+        Check that the peer is alive with pings (Vortex's ALIVE profile, which
+        the peer must offer): if a ping goes unanswered for ``timeout``
+        seconds the session is closed, and its pending ``Deferred``\\ s fail
+        with :class:`beepy.SessionTimeout`.  See
+        :class:`beepy.profiles.ping.KeepAlive`.
+
+        :return: the running :class:`~beepy.profiles.ping.KeepAlive`: its
+            ``stop()`` ends the checks.
+        """
+        return keepAlive(self, interval, timeout)
+
+    def disconnect(self, abort=False):
         """
         Drop the connection without a release: after a refusal, a protocol
         violation, or too many failed authentications.  Pending frames are
         still written first.
+
+        :param abort: drop what is not yet written and close at once, for a
+            peer that is gone or stalling: waiting for it to read, or for
+            its TLS ``close_notify``, could take for ever.
+
+        Once the connection has ended it does nothing.
         """
+        if self._lostReason is not None:
+            return
         if self._registered:
             # TLS shuts down only once no producer is registered.
             self._registered = False
             self.transport.unregisterProducer()
-        self.transport.loseConnection()
+        if abort:
+            self.transport.abortConnection()
+        else:
+            self.transport.loseConnection()
 
     def releaseRequested(self, code, text):
         """
@@ -318,6 +351,13 @@ class BEEPProtocol(Protocol):
             setNoDelay(True)
         self.transport.registerProducer(self, True)
         self._registered = True
+        self._timeouts.start()
+        self._log.info(
+            "BEEP session with {peer} opened ({role})",
+            beepEvent="sessionOpened",
+            peer=self._peer(),
+            role=self.role.name.lower(),
+        )
         self._prepareGreeting()
         self._session.greet()
         self._flush()
@@ -335,6 +375,7 @@ class BEEPProtocol(Protocol):
                     self._dispatchEvent(event)
         finally:
             self._dispatching = False
+        self._timeouts.received()
         self._flush()
 
     # -- IPushProducer: the transport's backpressure -----------------------
@@ -355,8 +396,19 @@ class BEEPProtocol(Protocol):
             reason = Failure(reason)
         if self._violation is not None:
             reason = Failure(self._violation)
+        elif reason.check(error.ConnectionDone) and not self._session.released:
+            # The transport closed cleanly, but a session that was not
+            # released was broken off all the same (Vortex's broken pipe).
+            reason = Failure(error.ConnectionLost("the connection ended without a release"))
+        reason = self._timeouts.connectionLost(reason)
         reason = self._tlsConnectionLost(reason)
         self._lostReason = reason
+        self._log.info(
+            "BEEP session with {peer} closed: {reason}",
+            beepEvent="sessionClosed",
+            peer=self._peer(),
+            reason=reason.value,
+        )
         for waiters in (self._greetingWaiters, self._releaseWaiters):
             while waiters:
                 waiters.pop().errback(reason)
@@ -390,6 +442,7 @@ class BEEPProtocol(Protocol):
             if not data:
                 break
             self.transport.write(data)
+            self._timeouts.sent()
         for feeder in list(self._feeders):
             feeder.drained()
         if self._drainWaiters:
@@ -398,6 +451,7 @@ class BEEPProtocol(Protocol):
             # A profile's channelClosed may call back in here and get first.
             channel = self._channels.pop(number, None)
             if channel is not None:
+                self._logChannel("closed", channel)
                 channel._closed(Failure(error.ConnectionDone(f"channel {number} closed")), clean=True)
         if self._session.released:
             self.disconnect()
@@ -429,6 +483,7 @@ class BEEPProtocol(Protocol):
 
     def _greetingReceived(self, event):
         self.peerGreeting = event.greeting
+        self._timeouts.greeted()
         waiters, self._greetingWaiters = self._greetingWaiters, []
         for waiter in waiters:
             waiter.callback(self)
@@ -471,6 +526,7 @@ class BEEPProtocol(Protocol):
             channel.profile = profile
             channel.startContent = candidate.content
             self._channels[event.number] = channel
+            self._logChannel("started by the peer", channel)
             reply = ProfileElement(candidate.uri, start.replyContent)
 
             def accept(core):
@@ -483,6 +539,13 @@ class BEEPProtocol(Protocol):
             self._send(accept)
             return
         if self._lostReason is None:
+            self._log.info(
+                "Refused to start channel {channel} for {peer}: {error}",
+                beepEvent="channelRefused",
+                channel=event.number,
+                peer=self._peer(),
+                error=refusal,
+            )
             self._send(lambda core: core.refuseStart(event.number, refusal))
 
     def _channelStarted(self, event):
@@ -492,6 +555,7 @@ class BEEPProtocol(Protocol):
         if profile is not None:
             profile.channel = channel
         self._channels[event.number] = channel
+        self._logChannel("started", channel)
         opened.callback(channel)
 
     def _channelStartFailed(self, event):
@@ -715,9 +779,22 @@ class BEEPProtocol(Protocol):
     def _protocolViolated(self, event):
         self._violation = event.error
         self._log.error(
-            "Terminating the BEEP session with {peer}: {error}", peer=self._peer(), error=event.error
+            "Terminating the BEEP session with {peer}: {error}",
+            beepEvent="protocolViolation",
+            peer=self._peer(),
+            error=event.error,
         )
         self.disconnect()
+
+    def _logChannel(self, what, channel):
+        self._log.info(
+            "Channel {channel} ({profile}) with {peer} {what}",
+            beepEvent="channel" + what.split()[0].capitalize(),
+            channel=channel.number,
+            profile=channel.profileURI,
+            peer=self._peer(),
+            what=what,
+        )
 
     def _peer(self):
         try:
@@ -820,7 +897,7 @@ class BEEPProtocol(Protocol):
         getPeerCertificate = getattr(self.transport, "getPeerCertificate", None)
         certificate = getPeerCertificate() if getPeerCertificate is not None else None
         self.peerCertificate = certificate.to_cryptography() if certificate is not None else None
-        self._log.info("TLS is active with {peer}", peer=self._peer())
+        self._log.info("TLS is active with {peer}", beepEvent="tlsStarted", peer=self._peer())
         if self.tlsPolicy is not None:
             self._callProfile(self.tlsPolicy.tlsStarted, self)
 

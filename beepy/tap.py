@@ -1,12 +1,15 @@
 # -*- test-case-name: beepy.test.test_tap -*-
 """
-The ``twistd beep`` plugin: a BEEP server offering the echo and sink profiles.
+The ``twistd beep`` plugin: a BEEP server offering the profiles it is told
+to, by name, from the profile registry (:mod:`beepy.registry`); echo and
+sink by default.
 
 ``twisted/plugins/beepy_server.py`` names this module; twistd imports it only
 when ``beep`` is chosen, then calls :func:`makeService` with the parsed
 :class:`Options`::
 
-    twistd -n beep --listen tcp:10288 --listen unix:/run/beep.sock
+    twistd -n beep --listen tcp:10288 --listen unix:/run/beep.sock \
+        --profile echo --profile-option echo:delay=0.5 --max-channels 64
 
 With ``--auth`` (any ``twisted.cred`` checker plugin, as in other twistd
 plugins) it offers SASL too, and the echo and sink profiles then need an
@@ -18,6 +21,8 @@ Sessions may be secured with the TLS profile: with the certificate of
 ``--tls-cert``, or else with a self-signed one made at start-up.
 """
 
+import sys
+
 from cryptography import x509
 from OpenSSL import crypto
 from twisted.application import service, strports
@@ -26,19 +31,18 @@ from twisted.cred.credentials import IAnonymous, IUsernameHashedPassword, IUsern
 from twisted.cred.portal import Portal
 from twisted.internet import endpoints, ssl
 from twisted.internet.interfaces import IStreamServerEndpoint
-from twisted.logger import Logger
+from twisted.logger import Logger, jsonFileLogObserver
 from twisted.python import usage
 from twisted.python.filepath import FilePath
 from zope.interface import implementer
 
 from beepy.certificates import fingerprint, selfSignedCertificate
 from beepy.factory import BEEPServerFactory
-from beepy.profiles.echo import ECHO_URI, EchoFactory
-from beepy.profiles.sink import SINK_URI, SinkFactory
+from beepy.options import LimitOptions, ProfileOptions, limitParameters
 from beepy.sasl import MECHANISMS, AvatarIdRealm, SASLPolicy, normaliseChecker
 from beepy.tls import TLSPolicy
 
-__all__ = ["DEFAULT_LISTEN", "Options", "makeService"]
+__all__ = ["DEFAULT_LISTEN", "Options", "jsonLogObserver", "makeService"]
 
 DEFAULT_LISTEN = "tcp:10288"
 """
@@ -47,6 +51,11 @@ port 10288, the port IANA assigned to BEEP, on every interface.
 """
 
 _log = Logger()
+
+_LIMIT_DEFAULTS = {"idleTimeout": 300.0}
+"""
+Limits whose server default differs from the library's, by attribute.
+"""
 
 
 class _TLSOptions:
@@ -114,7 +123,7 @@ def _read(path, option):
         raise usage.UsageError(f"cannot read {option} {path}: {e.strerror}") from e
 
 
-def _tlsPolicy(options):
+def _tlsPolicy(options, limits):
     """
     The TLS policy of the server: the ``--tls-*`` options, or a self-signed
     certificate whose fingerprint is logged, so that clients can check it.
@@ -130,10 +139,11 @@ def _tlsPolicy(options):
         certificate,
         clientTrustRoot=options["tls-authorities"],
         requireTLS=bool(options["require-tls"]),
+        **limits,
     )
 
 
-class Options(usage.Options, strcred.AuthOptionMixin, _TLSOptions):
+class Options(usage.Options, strcred.AuthOptionMixin, _TLSOptions, ProfileOptions, LimitOptions):
     """
     Command-line options for ``twistd beep``.
 
@@ -142,21 +152,32 @@ class Options(usage.Options, strcred.AuthOptionMixin, _TLSOptions):
     ``self["credCheckers"]`` the checkers ``--auth`` made (from
     :class:`twisted.cred.strcred.AuthOptionMixin`), and ``self["sasl"]``
     the :class:`beepy.sasl.SASLPolicy` built from them, or ``None``; for
-    the TLS options, see :class:`_TLSOptions`.
+    the TLS options, see :class:`_TLSOptions`; for the profiles and limits,
+    :class:`beepy.options.ProfileOptions` and
+    :class:`beepy.options.LimitOptions`.
     """
 
+    limitDefaults = _LIMIT_DEFAULTS
+    optParameters = limitParameters(
+        {"factory": BEEPServerFactory, "tls": TLSPolicy, "sasl": SASLPolicy}, _LIMIT_DEFAULTS
+    )
+
     synopsis = (
-        "[--listen ENDPOINT ...] [--auth CHECKER ... [--sasl-mechanisms NAMES]] "
-        "[--tls-cert PEM [--tls-key PEM]] [--tls-ca PEM] [--require-tls]"
+        "[--listen ENDPOINT ...] [--profile NAME ... [--profile-option NAME:KEY=VALUE ...]] "
+        "[--auth CHECKER ... [--sasl-mechanisms NAMES]] "
+        "[--tls-cert PEM [--tls-key PEM]] [--tls-ca PEM] [--require-tls] [LIMITS]"
     )
     longdesc = (
-        "Run a BEEP (RFC 3080/3081) server offering the echo and sink profiles, and "
+        "Run a BEEP (RFC 3080/3081) server offering the profiles chosen with --profile "
+        "(echo and sink by default; --help-profiles lists them and their options), and "
         "TLS to secure sessions. "
         "ENDPOINT is a Twisted server endpoint description, such as "
         "tcp:10288, tcp:10288:interface=127.0.0.1, tcp6:10288 or unix:/path/to/socket; "
-        "ssl:10289:privateKey=key.pem:certKey=cert.pem runs TLS from the first byte. "
+        "ssl:10289:privateKey=key.pem:certKey=cert.pem runs TLS from the first byte; "
+        "haproxy:tcp:10288 takes connections through HAProxy's PROXY protocol. "
         "With --auth, SASL is offered and the profiles need authentication; "
-        "PLAIN is only offered once the session is secured with TLS."
+        "PLAIN is only offered once the session is secured with TLS. "
+        "Sizes take K, M and G suffixes."
     )
     supportedInterfaces = (IUsernamePassword, IUsernameHashedPassword, IAnonymous)
 
@@ -169,8 +190,7 @@ class Options(usage.Options, strcred.AuthOptionMixin, _TLSOptions):
 
     def opt_sasl_mechanisms(self, names):
         """
-        Comma-separated SASL mechanisms to offer (default: all that the
-        --auth checkers can check).
+        Comma-separated SASL mechanisms to offer (default: all that --auth can check).
         """
         mechanisms = [name.strip().upper() for name in names.split(",") if name.strip()]
         unknown = [name for name in mechanisms if name not in MECHANISMS]
@@ -192,25 +212,32 @@ class Options(usage.Options, strcred.AuthOptionMixin, _TLSOptions):
         if not self["listen"]:
             self["listen"] = [DEFAULT_LISTEN]
         self._checkTLSOptions()
+        self._checkProfileOptions()
+        self._checkLimitOptions()
         if self["credCheckers"]:
-            self["sasl"] = _buildPolicy(self["credCheckers"], self["sasl-mechanisms"])
+            self["sasl"] = _buildPolicy(
+                self["credCheckers"],
+                self["sasl-mechanisms"],
+                [profile.uri for profile in self["profiles"]],
+                self["limits"].get("sasl", {}),
+            )
         elif self["sasl-mechanisms"] is not None:
             raise usage.UsageError("--sasl-mechanisms needs --auth")
 
 
-def _buildPolicy(checkers, mechanisms):
+def _buildPolicy(checkers, mechanisms, guarded, limits):
     """
     The SASL policy of ``twistd beep --auth``: a portal over the checkers
     (``--auth memory:`` ones keyed by bytes, as protocols need), the avatar
-    being the avatar id, and the echo and sink profiles for authenticated
-    sessions only.
+    being the avatar id, and the offered profiles (the URIs ``guarded``) for
+    authenticated sessions only.
 
     :raises twisted.python.usage.UsageError: if a mechanism asked for has no
         checker.
     """
     portal = Portal(AvatarIdRealm(), [normaliseChecker(checker) for checker in checkers])
     try:
-        return SASLPolicy(portal, mechanisms, requireAuthentication=[ECHO_URI, SINK_URI])
+        return SASLPolicy(portal, mechanisms, requireAuthentication=guarded, **limits)
     except ValueError as e:
         raise usage.UsageError(str(e)) from e
 
@@ -268,16 +295,37 @@ class _AnnouncingEndpoint:
         return port
 
 
-def _buildFactory(options):
+def _buildFactory(options, reactor):
     """
     Build the factory every listening endpoint shares.
 
     :param options: the parsed :class:`Options`.
+    :param reactor: the reactor the service listens with, which keeps time
+        for the sessions' timeouts too; the global reactor if ``None``.
     :return: a :class:`beepy.factory.BEEPServerFactory`.
     """
+    limits = options["limits"]
     return BEEPServerFactory(
-        profiles=[EchoFactory(), SinkFactory()], sasl=options.get("sasl"), tls=_tlsPolicy(options)
+        profiles=options["profiles"],
+        config=options["config"],
+        sasl=options.get("sasl"),
+        tls=_tlsPolicy(options, limits.get("tls", {})),
+        clock=reactor,
+        **limits.get("factory", {}),
     )
+
+
+def jsonLogObserver():
+    """
+    Log every event as one line of JSON on standard output, its fields
+    (``beepEvent``, ``peer``, ``channel``, ``profile``, ...) intact, for log
+    pipelines::
+
+        twistd -n --logger beepy.tap.jsonLogObserver beep
+
+    :return: Twisted's ``jsonFileLogObserver`` on ``sys.stdout``.
+    """
+    return jsonFileLogObserver(sys.stdout)
 
 
 def makeService(options, reactor=None):
@@ -285,14 +333,14 @@ def makeService(options, reactor=None):
     Build the ``twistd beep`` service.
 
     :param options: the parsed :class:`Options`.
-    :param reactor: the reactor to listen with; the global reactor if
-        ``None``.  Tests pass a ``MemoryReactor``.
+    :param reactor: the reactor to listen with and keep time with; the
+        global reactor if ``None``.  Tests pass a ``MemoryReactorClock``.
     :return: a ``MultiService`` with one child per ``--listen`` endpoint.
         Each child listens when the service starts and logs
         ``BEEP server listening on <address>`` once it does.  A failure to
         listen is raised from ``startService``, so twistd exits with it.
     """
-    factory = _buildFactory(options)
+    factory = _buildFactory(options, reactor)
     parent = service.MultiService()
     for description in options["listen"]:
         child = strports.service(description, factory, reactor=reactor)

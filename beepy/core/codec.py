@@ -143,6 +143,7 @@ class FrameDecoder:
         self.maxHeaderLength = maxHeaderLength
         self._buffer = bytearray()
         self._header = None  # a parsed header whose payload is awaited
+        self._decoded = 0  # frames returned so far
 
     @property
     def bufferedBytes(self):
@@ -150,6 +151,17 @@ class FrameDecoder:
         How many received octets are waiting to complete a frame.
         """
         return len(self._buffer)
+
+    @property
+    def unfinishedFrame(self):
+        """
+        The ordinal (from 0) of the frame of which some octets have arrived
+        but not all, or ``None``: a frame timeout keys on it, so that it
+        restarts for each new frame, not for each octet.
+        """
+        if self._buffer or self._header is not None:
+            return self._decoded
+        return None
 
     def receiveData(self, data):
         """
@@ -176,6 +188,7 @@ class FrameDecoder:
             header = _parseHeader(bytes(buffer[: end - 1]))
             del buffer[: end + 1]
             if isinstance(header, SeqFrame):
+                self._decoded += 1
                 return header
             if header[5] > self.maxPayload:
                 raise RemoteProtocolError(
@@ -194,6 +207,7 @@ class FrameDecoder:
         payload = bytes(buffer[:size])
         del buffer[: size + len(TRAILER)]
         self._header = None
+        self._decoded += 1
         return DataFrame(frameType, channel, msgno, more, seqno, payload, ansno)
 
 

@@ -313,6 +313,14 @@ class Session:
             return 0
         return sum(m.buffered for m in channel.outgoing if m.type is not MSG)
 
+    @property
+    def unfinishedFrame(self):
+        """
+        The ordinal of the frame the peer has begun and not finished, or
+        ``None`` (see :attr:`beepy.core.codec.FrameDecoder.unfinishedFrame`).
+        """
+        return self._decoder.unfinishedFrame
+
     def takeClosed(self):
         """
         :return: the numbers of the channels closed since the last call, so

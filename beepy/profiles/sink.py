@@ -27,5 +27,20 @@ class SinkProfile(Profile):
 
 
 class SinkFactory(ProfileFactory):
+    """
+    :param receiveWindow: the window of each sink channel, if not the
+        session's: how much a sender may have in flight, which is what bulk
+        throughput over a long path depends on.
+    """
+
     uri = SINK_URI
     profile = SinkProfile
+    receiveWindow = None
+
+    def __init__(self, receiveWindow=None):
+        self.receiveWindow = receiveWindow
+
+    def buildProfile(self, channel, start):
+        if self.receiveWindow is not None:
+            channel.setReceiveWindow(self.receiveWindow)
+        return super().buildProfile(channel, start)

@@ -268,6 +268,7 @@ class ServerExchange:
         self._session.authentication = self._identity
         self._log.info(
             "{peer} authenticated with SASL {mechanism} as {identity}",
+            beepEvent="authenticated",
             peer=self._peer(),
             mechanism=self.mechanism,
             identity=self._identity.authenticatedId,
@@ -297,6 +298,7 @@ class ServerExchange:
         who = getattr(self._claimed, "authenticationId", None)
         self._log.warn(
             "SASL {mechanism} authentication{who} from {peer} failed ({failures} of {limit}): {error}",
+            beepEvent="authenticationFailed",
             mechanism=self.mechanism,
             who=f" of {who!r}" if who else "",
             peer=self._peer(),

@@ -134,10 +134,10 @@ class PluginDiscoveryTests(SynchronousTestCase):
             self.assertIs(maker.makeService, tap.makeService)
 
 
-class InstalledPluginTests(TestCase):
+class InstalledTestCase(TestCase):
     """
-    The plugin as an installed ``twistd`` finds it, in child processes that
-    see only the installed distribution.
+    Tests run in child processes that see only the installed distribution;
+    each starts with :meth:`_requireInstalled`.
     """
 
     def setUp(self):
@@ -185,6 +185,12 @@ class InstalledPluginTests(TestCase):
                     f"`pip install '.[test]'` from the repository root (a fresh venv: "
                     f"{INSTALL_COMMAND})"
                 )
+
+
+class InstalledPluginTests(InstalledTestCase):
+    """
+    The plugin as an installed ``twistd`` finds it.
+    """
 
     @defer.inlineCallbacks
     def test_twistHelp(self):
@@ -370,3 +376,113 @@ class TwistdProcess(ProcessProtocol):
             f"twistd ended ({self._reason.getErrorMessage()}) before it logged "
             f"'BEEP server listening on':\n{self.text()}"
         )
+
+
+_THIRD_PARTY_PLUGIN = textwrap.dedent(
+    """
+    from beepy.profile import Profile, ProfileFactory
+    from beepy.registry import ProfileOption, ProfilePlugin
+
+
+    class Shout(Profile):
+        def messageReceived(self, message):
+            return message.body.upper() + self.factory.suffix.encode()
+
+
+    class ShoutFactory(ProfileFactory):
+        uri = "http://example.com/beep/shout"
+        profile = Shout
+
+        def __init__(self, suffix):
+            self.suffix = suffix
+
+
+    shout = ProfilePlugin(
+        "shout",
+        ShoutFactory.uri,
+        "Answers every message in capitals.",
+        ShoutFactory,
+        [ProfileOption("suffix", str, "!", "Appended to every answer.")],
+    )
+    """
+)
+
+
+class ThirdPartyProfileTests(InstalledTestCase):
+    """
+    A profile from another distribution: a ``twisted/plugins`` module on the
+    path of an installed ``twistd beep``, with no change to beepy.
+    """
+
+    def setUp(self):
+        super().setUp()
+        plugins = self.directory.child("site").descendant(["twisted", "plugins"])
+        plugins.makedirs()
+        plugins.child("acme_shout.py").setContent(_THIRD_PARTY_PLUGIN.encode())
+        self.environment = cleanEnvironment()
+        self.environment["PYTHONPATH"] = self.directory.child("site").path
+
+    def twistd(self, *arguments):
+        executable, argv = twistdCommand()
+        return utils.getProcessOutputAndValue(
+            executable,
+            argv[1:] + ["beep", *arguments],
+            env=self.environment,
+            path=self.directory.path,
+        ).addTimeout(TIMEOUT, reactor)
+
+    @defer.inlineCallbacks
+    def test_helpProfiles(self):
+        """
+        ``twistd beep --help-profiles`` lists beepy's profiles and the third
+        party's, with its option.
+        """
+        yield self._requireInstalled()
+        output, errors, code = yield self.twistd("--help-profiles")
+        text = (output + errors).decode(errors="replace")
+        self.assertEqual(code, 0, text)
+        for name in ("echo", "sink", "shout"):
+            self.assertRegex(text, rf"(?m)^{name}$")
+        self.assertIn("shout:suffix=STR  Appended to every answer. [default: !]", text)
+
+    @defer.inlineCallbacks
+    def test_badProfileOption(self):
+        """
+        An option the profile does not declare stops twistd with a non-zero
+        status and a line naming the profile's options.
+        """
+        yield self._requireInstalled()
+        output, errors, code = yield self.twistd("--profile", "shout", "--profile-option", "shout:volume=11")
+        self.assertNotEqual(code, 0)
+        self.assertIn(
+            "profile shout has no option 'volume' (its options: suffix)",
+            (output + errors).decode(errors="replace"),
+        )
+
+    @defer.inlineCallbacks
+    def test_serveThirdParty(self):
+        """
+        ``twistd beep --profile shout --profile-option shout:suffix=?``
+        offers only that profile, built with that option.
+        """
+        yield self._requireInstalled()
+        executable, argv = twistdCommand()
+        process = TwistdProcess()
+        arguments = ["-n", "-l", "-", "--pidfile=", "beep", "--listen", "tcp:0:interface=127.0.0.1"]
+        transport = reactor.spawnProcess(
+            process,
+            executable,
+            argv + arguments + ["--profile", "shout", "--profile-option", "shout:suffix=?"],
+            env=self.environment,
+            path=self.directory.path,
+        )
+        self.addCleanup(process.terminate, transport)
+        port = yield process.whenListening().addTimeout(TIMEOUT, reactor)
+        session = yield connectBEEP(clientFromString(reactor, f"tcp:127.0.0.1:{port}"))
+        self.assertEqual(
+            sorted(session.peerProfiles), sorted(["http://example.com/beep/shout", TLS_URI])
+        )
+        channel = yield session.openChannel(["http://example.com/beep/shout"])
+        reply = yield channel.sendMessage(Message(b"hello")).addTimeout(TIMEOUT, reactor)
+        self.assertEqual(reply.body, b"HELLO?")
+        yield session.close().addTimeout(TIMEOUT, reactor)

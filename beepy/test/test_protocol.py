@@ -5,6 +5,7 @@ through the public API.
 """
 
 from twisted.internet import defer, error
+from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver, StringTransport
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
@@ -123,7 +124,7 @@ class GreetingTests(SessionTestsMixin, SynchronousTestCase):
         """
         transport = StringTransport()
         transport.setTcpNoDelay = lambda enabled: setattr(transport, "noDelay", enabled)
-        protocol = BEEPServerFactory([EchoFactory()]).buildProtocol(None)
+        protocol = BEEPServerFactory([EchoFactory()], clock=Clock()).buildProtocol(None)
         protocol.makeConnection(transport)
         self.assertTrue(transport.noDelay)
 
@@ -133,7 +134,7 @@ class GreetingTests(SessionTestsMixin, SynchronousTestCase):
         as RPY 0 0 with the application/beep+xml content type.
         """
         transport = StringTransport()
-        BEEPServerFactory([EchoFactory()]).buildProtocol(None).makeConnection(transport)
+        BEEPServerFactory([EchoFactory()], clock=Clock()).buildProtocol(None).makeConnection(transport)
         decoder = FrameDecoder(4096)
         decoder.receiveData(transport.value())
         frame = decoder.nextFrame()
@@ -540,7 +541,7 @@ class ViolationTests(SessionTestsMixin, SynchronousTestCase):
         in response.
         """
         transport = StringTransport()
-        protocol = BEEPServerFactory([EchoFactory()]).buildProtocol(None)
+        protocol = BEEPServerFactory([EchoFactory()], clock=Clock()).buildProtocol(None)
         protocol.makeConnection(transport)
         transport.clear()
         observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
@@ -638,7 +639,7 @@ class ReviewRegressionTests(SessionTestsMixin, SynchronousTestCase):
         the connection's end.
         """
         transport = StringTransport()
-        protocol = BEEPServerFactory().buildProtocol(None)
+        protocol = BEEPServerFactory(clock=Clock()).buildProtocol(None)
         protocol.makeConnection(transport)
         refusal = BEEPError(421, "busy")
         payload = Message(encodeManagement(refusal), contentType="application/beep+xml")

@@ -351,8 +351,9 @@ class FailureTests(SASLTestCase):
         self.clock.advance(0)
         pump.flush()
         self.assertTrue(server.transport.disconnecting)
+        # Dropped without a release: broken off, as the client sees it.
         self.assertEqual(
-            self.successResultOf(client.notifyClose()).__class__.__name__, "ConnectionDone"
+            self.successResultOf(client.notifyClose()).__class__.__name__, "ConnectionLost"
         )
         logged = [str(event) for event in events]
         self.assertTrue(any("bob" in text for text in logged))

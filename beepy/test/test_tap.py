@@ -3,12 +3,20 @@
 Tests for :mod:`beepy.tap`, the ``twistd beep`` options and service.
 """
 
+import io
+
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService
 from twisted.internet.address import IPv4Address
-from twisted.internet.error import CannotListenError
-from twisted.internet.testing import EventLoggingObserver, MemoryReactor, RaisingMemoryReactor
+from twisted.internet.error import CannotListenError, ConnectionDone
+from twisted.internet.testing import (
+    EventLoggingObserver,
+    MemoryReactorClock,
+    RaisingMemoryReactor,
+    StringTransport,
+)
 from twisted.logger import formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
 from twisted.python.filepath import FilePath
 from twisted.python.usage import UsageError
 from twisted.test import iosim
@@ -16,6 +24,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from beepy.core.management import TLS_URI
 from beepy.core.mime import Message
+from beepy.core.session import SessionConfig
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
 from beepy.profiles.echo import ECHO_URI
 from beepy.profiles.sink import SINK_URI
@@ -105,7 +114,7 @@ class MakeServiceTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.reactor = MemoryReactor()
+        self.reactor = MemoryReactorClock()
 
     def startService(self, *arguments):
         """
@@ -247,7 +256,7 @@ class RecordingPort:
         self.stopped = True
 
 
-class PortRecordingReactor(MemoryReactor):
+class PortRecordingReactor(MemoryReactorClock):
     """
     A ``MemoryReactor`` that keeps the ports it listens with.
 
@@ -275,7 +284,7 @@ class AuthTests(SynchronousTestCase):
         Start the service for ``arguments`` on a ``MemoryReactor`` and
         connect a client to a session of its factory, in memory.
         """
-        reactor = MemoryReactor()
+        reactor = MemoryReactorClock()
         service = makeService(parse(*arguments), reactor=reactor)
         service.startService()
         self.addCleanup(service.stopService)
@@ -353,3 +362,179 @@ class AuthTests(SynchronousTestCase):
         help = str(Options())
         self.assertIn("--auth", help)
         self.assertIn("--sasl-mechanisms", help)
+
+
+class ProfileOptionsTests(SynchronousTestCase):
+    """
+    ``--profile``, ``--profile-option`` and ``--help-profiles``: the
+    profiles come from the registry, by name.
+    """
+
+    def test_chosen(self):
+        options = parse("--profile", "sink")
+        self.assertEqual([profile.uri for profile in options["profiles"]], [SINK_URI])
+
+    def test_order(self):
+        options = parse("--profile", "sink", "--profile", "echo")
+        self.assertEqual([p.uri for p in options["profiles"]], [SINK_URI, ECHO_URI])
+
+    def test_profileOption(self):
+        options = parse("--profile-option", "echo:delay=0.5", "--profile-option", "sink:window=8K")
+        echo, sink = options["profiles"]
+        self.assertEqual(echo.delay, 0.5)
+        self.assertRaises(UsageError, parse, "--profile-option", "sink:window=8K!")
+
+    def test_unknownProfile(self):
+        error = self.assertRaises(UsageError, parse, "--profile", "chat")
+        self.assertEqual(str(error), "no profile named 'chat'; registered: echo, ping, sink")
+
+    def test_optionForAnotherProfile(self):
+        error = self.assertRaises(
+            UsageError, parse, "--profile", "echo", "--profile-option", "sink:window=8192"
+        )
+        self.assertEqual(str(error), "--profile-option for 'sink', which is not offered")
+
+    def test_badProfileOptions(self):
+        for text in ("echo", "echo:delay", ":delay=1", "echo:=1"):
+            error = self.assertRaises(UsageError, parse, "--profile-option", text)
+            self.assertIn("NAME:KEY=VALUE", str(error))
+        error = self.assertRaises(UsageError, parse, "--profile-option", "echo:speed=1")
+        self.assertEqual(str(error), "profile echo has no option 'speed' (its options: delay)")
+        error = self.assertRaises(UsageError, parse, "--profile-option", "echo:delay=soon")
+        self.assertEqual(str(error), "profile option echo:delay takes float, not 'soon'")
+
+    def test_twice(self):
+        self.assertRaises(UsageError, parse, "--profile", "echo", "--profile", "echo")
+
+    def test_helpProfiles(self):
+        """
+        ``--help-profiles`` lists each profile's name, URI, description and
+        options with their types and defaults, then exits with 0.
+        """
+        options = Options()
+        options.profilesOutput = io.StringIO()
+        exiting = self.assertRaises(SystemExit, options.parseOptions, ["--help-profiles"])
+        self.assertEqual(exiting.code, 0)
+        listing = options.profilesOutput.getvalue()
+        self.assertIn(f"echo\n    {ECHO_URI}\n", listing)
+        self.assertIn("echo:delay=FLOAT  Seconds each reply waits before it leaves. [default: 0.0]", listing)
+        self.assertIn("sink:window=OCTETS  ", listing)
+
+    def test_authGuardsChosenProfiles(self):
+        """
+        With ``--auth``, the profiles chosen need authentication.
+        """
+        options = parse("--profile", "sink", "--auth", "memory:bob:secret")
+        self.assertTrue(options["sasl"].requiresAuthentication(SINK_URI, None))
+        self.assertFalse(options["sasl"].requiresAuthentication(ECHO_URI, None))
+
+
+class LimitOptionsTests(SynchronousTestCase):
+    """
+    Every limit is an option, reaching what enforces it.
+    """
+
+    def test_defaults(self):
+        """
+        Without limit options the session has the library's defaults.
+        """
+        options = parse()
+        self.assertEqual(options["config"], SessionConfig())
+
+    def test_sessionLimits(self):
+        options = parse(
+            "--receive-window", "2M",
+            "--max-frame-size", "16K",
+            "--max-message-size", "1G",
+            "--max-channels", "9",
+            "--max-header-length", "100",
+            "--max-xml-size", "4K",
+            "--stream-buffer", "1M",
+        )  # fmt: skip
+        self.assertEqual(
+            options["config"],
+            SessionConfig(
+                receiveWindow=2 * 1024**2,
+                maxFrameSize=16 * 1024,
+                maxMessageSize=1024**3,
+                maxChannels=9,
+                maxHeaderLength=100,
+                maxXMLSize=4096,
+                streamBuffer=1024**2,
+            ),
+        )
+        service = makeService(options, MemoryReactorClock())
+        self.assertIs(service.services[0].factory.config, options["config"])
+
+    def test_timeouts(self):
+        """
+        The timeouts reach the factory: the server's idle default is 300 s,
+        and ``off`` turns a timer off rather than leaving its default.
+        """
+        factory = makeService(parse(), MemoryReactorClock()).services[0].factory
+        self.assertEqual(
+            (factory.greetingTimeout, factory.idleTimeout, factory.frameTimeout), (30, 300.0, 60)
+        )
+        options = parse(
+            "--greeting-timeout", "5", "--idle-timeout", "off", "--frame-timeout", "0"
+        )
+        factory = makeService(options, MemoryReactorClock()).services[0].factory
+        self.assertEqual(
+            (factory.greetingTimeout, factory.idleTimeout, factory.frameTimeout), (5.0, None, None)
+        )
+        self.assertRaises(UsageError, parse, "--idle-timeout", "-1")
+
+    def test_policyLimits(self):
+        options = parse(
+            "--tls-timeout", "5", "--sasl-max-failures", "1", "--auth", "memory:bob:secret"
+        )
+        self.assertEqual(options["sasl"].maxFailures, 1)
+        factory = makeService(options, MemoryReactorClock()).services[0].factory
+        self.assertEqual(factory.tls.timeout, 5.0)
+
+    def test_badLimits(self):
+        """
+        A value a limit cannot take is a usage error naming it, whether the
+        option's type or the session's own check refuses it.
+        """
+        self.assertRaises(UsageError, parse, "--max-channels", "0")
+        self.assertRaises(UsageError, parse, "--max-frame-size", "lots")
+        self.assertRaises(UsageError, parse, "--tls-timeout", "0")
+        error = self.assertRaises(UsageError, parse, "--receive-window", "1000")
+        self.assertIn("receiveWindow must be at least 4096", str(error))
+
+    def test_helpShowsDefaults(self):
+        help = str(Options())
+        self.assertIn("--max-channels=", help)
+        self.assertIn("[default: 256]", help)
+
+
+class HAProxyTests(SynchronousTestCase):
+    """
+    ``--listen haproxy:...``: behind HAProxy, sessions know their real peer.
+    """
+
+    def test_proxiedPeer(self):
+        """
+        The session greets at once (HAProxy holds it until its client
+        connects), and once the PROXY header has arrived its log events name
+        the client HAProxy saw, not HAProxy.
+        """
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        reactor = MemoryReactorClock()
+        service = makeService(parse("--listen", "haproxy:tcp:10288"), reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        [(port, factory, _, _)] = reactor.tcpServers
+        self.assertEqual(port, 10288)
+        protocol = factory.buildProtocol(IPv4Address("TCP", "192.0.2.1", 40000))
+        transport = StringTransport(
+            hostAddress=IPv4Address("TCP", "192.0.2.2", 10288),
+            peerAddress=IPv4Address("TCP", "192.0.2.1", 40000),
+        )
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"PROXY TCP4 203.0.113.7 192.0.2.2 56324 10288\r\n")
+        self.assertTrue(transport.value().startswith(b"RPY 0 0 . 0 "))
+        protocol.connectionLost(Failure(ConnectionDone()))
+        [closed] = [event for event in events if event.get("beepEvent") == "sessionClosed"]
+        self.assertEqual((closed["peer"].host, closed["peer"].port), ("203.0.113.7", 56324))

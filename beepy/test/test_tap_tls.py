@@ -5,7 +5,7 @@ Tests for the TLS options of ``twistd beep`` (:mod:`beepy.tap`).
 
 from OpenSSL import SSL, crypto
 from twisted.internet import defer, endpoints, reactor, ssl
-from twisted.internet.testing import EventLoggingObserver, MemoryReactor
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.filepath import FilePath
 from twisted.python.usage import UsageError
@@ -133,7 +133,7 @@ class TLSServiceTests(SynchronousTestCase):
         self.logged = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
 
     def policy(self, *arguments):
-        [child] = list(makeService(parse(*arguments), reactor=MemoryReactor()))
+        [child] = list(makeService(parse(*arguments), reactor=MemoryReactorClock()))
         policy = child.factory.tls
         self.assertIsInstance(policy, TLSPolicy)
         return policy

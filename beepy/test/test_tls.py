@@ -530,7 +530,7 @@ class TimeoutTests(SynchronousTestCase):
         self.assertTrue(pair.serverTransport.disconnecting)
         pair.pump.flush()
         self.assertIsInstance(self.successResultOf(closed), TLSTimeout)
-        self.failureResultOf(securing, iosim.error.ConnectionDone)
+        self.failureResultOf(securing, iosim.error.ConnectionLost)
         # The initiator's own timer went with its connection.
         self.assertEqual(len(self.failures()), 2)
         self.assertEqual(pair.clock.getDelayedCalls(), [])
