@@ -39,6 +39,8 @@ class _BEEPFactory(Factory):
     :param frameTimeout: seconds a frame may take from its first octet to
         its last (``None``: no limit), so that a peer trickling octets,
         each of which resets the idle count, is still dropped.
+    :param maxConnections: for a server, the sessions served at once, or
+        ``None`` for no limit (see :class:`BEEPServerFactory`).
 
     When a timeout runs out the session is dropped and its pending
     ``Deferred``\\ s fail with :class:`beepy.SessionTimeout`.
@@ -59,7 +61,10 @@ class _BEEPFactory(Factory):
         greetingTimeout=DEFAULT_GREETING_TIMEOUT,
         idleTimeout=None,
         frameTimeout=DEFAULT_FRAME_TIMEOUT,
+        maxConnections=None,
     ):
+        if maxConnections is not None and (self.role is not Role.LISTENER or maxConnections < 1):
+            raise ValueError("maxConnections is a positive number of sessions a server serves")
         self.profiles = list(profiles)
         for profile in self.profiles:
             if not IProfileFactory.providedBy(profile):
@@ -82,6 +87,7 @@ class _BEEPFactory(Factory):
         self.greetingTimeout = greetingTimeout
         self.idleTimeout = idleTimeout
         self.frameTimeout = frameTimeout
+        self.maxConnections = maxConnections
 
     def buildProtocol(self, addr):
         protocol = self.protocol(self.role, self.profiles, self.config, self.features, self.localize)
@@ -99,22 +105,14 @@ class BEEPServerFactory(_BEEPFactory):
     """
     Builds the listening side of each accepted connection.
 
-    :param maxConnections: sessions served at once, or ``None`` for no
-        limit.  A connection beyond it gets ``<error code='421'>`` in place
-        of a greeting (RFC 3080 section 2.4) and is closed; each session
-        that ends makes room.  Other arguments are those of the client
-        factory.
-    :ivar connections: the sessions being served now.
+    With ``maxConnections``, a connection beyond that many sessions gets
+    ``<error code='421'>`` in place of a greeting (RFC 3080 section 2.4)
+    and is closed; each session that ends makes room.
     """
 
     role = Role.LISTENER
-
-    def __init__(self, *args, maxConnections=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if maxConnections is not None and maxConnections < 1:
-            raise ValueError("maxConnections must be positive")
-        self.maxConnections = maxConnections
-        self.connections = 0
+    #: The sessions being served now.
+    connections = 0
 
     def buildProtocol(self, addr):
         protocol = super().buildProtocol(addr)

@@ -9,8 +9,9 @@ import tracemalloc
 from dataclasses import replace
 
 from twisted.internet import defer, endpoints, reactor, task
-from twisted.internet.testing import EventLoggingObserver
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
 from twisted.logger import globalLogPublisher
+from twisted.python.usage import UsageError
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -37,6 +38,7 @@ from beepy.core.sasl.digestmd5 import DigestMD5Server
 from beepy.core.sasl.otp import OTPServer
 from beepy.core.sasl.scram import SCRAMServer
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
+from beepy.test.test_tap import parse
 from beepy.test.test_session import (
     RFC_WINDOWS,
     URI,
@@ -45,6 +47,7 @@ from beepy.test.test_session import (
     dataFramesOn,
     managementPayload,
 )
+from beepy.tap import makeService
 from beepy.testing.loopback import connectedSessions
 
 MSG, RPY, ERR, ANS = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.ANS
@@ -604,6 +607,7 @@ class MaxConnectionsTests(SynchronousTestCase):
             self.successResultOf(client.whenGreeted())
         self.assertEqual(self.serverFactory.connections, 5)
         self.assertRaises(ValueError, BEEPServerFactory, maxConnections=0)
+        self.assertRaises(ValueError, BEEPClientFactory, maxConnections=1)
 
 
 class MaxConnectionsTCPTests(TestCase):
@@ -651,3 +655,35 @@ class MaxConnectionsTCPTests(TestCase):
         self.assertEqual(self.factory.connections, 1)
         yield third.close()
         yield self.served[2].notifyClose()
+
+
+class OptionTests(SynchronousTestCase):
+    """
+    The new limits as ``twistd beep`` options.
+    """
+
+    def test_reachTheirTargets(self):
+        options = parse(
+            "--max-outstanding-messages", "7",
+            "--max-buffered-octets", "128M",
+            "--max-connections", "2",
+        )  # fmt: skip
+        factory = makeService(options, MemoryReactorClock()).services[0].factory
+        self.assertEqual(factory.config.maxOutstandingMessages, 7)
+        self.assertEqual(factory.config.bufferedOctetsLimit, 128 * 2**20)
+        self.assertEqual(factory.maxConnections, 2)
+
+    def test_defaults(self):
+        factory = makeService(parse(), MemoryReactorClock()).services[0].factory
+        self.assertEqual(factory.config.maxOutstandingMessages, 1024)
+        self.assertIsNone(factory.config.maxBufferedOctets)
+        self.assertIsNone(factory.maxConnections)
+
+    def test_refused(self):
+        """
+        A buffer smaller than one message, or no connection at all, is a
+        usage error.
+        """
+        self.assertRaises(UsageError, parse, "--max-buffered-octets", "1M")
+        self.assertRaises(UsageError, parse, "--max-connections", "0")
+        self.assertRaises(UsageError, parse, "--max-outstanding-messages", "0")

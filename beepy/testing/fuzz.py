@@ -32,19 +32,10 @@ from hypothesis import strategies as st
 
 from beepy.core.codec import FrameDecoder, encodeFrame
 from beepy.core.errors import BEEPError, RemoteProtocolError
-from beepy.core import events
+from beepy.core import events, management
 from beepy.core.events import ProtocolViolated
 from beepy.core.frames import DataFrame, FrameType
-from beepy.core.management import (
-    BEEP_XML,
-    Close,
-    Greeting,
-    Ok,
-    ProfileElement,
-    Start,
-    encodeManagement,
-    parseManagement,
-)
+from beepy.core.management import BEEP_XML, Close, Greeting, Ok, ProfileElement, Start, encodeManagement
 from beepy.core.mime import Message
 from beepy.core.sasl.anonymous import AnonymousClient, AnonymousServer
 from beepy.core.sasl.base import Lookup, SASLError
@@ -117,7 +108,7 @@ _xml = st.lists(st.sampled_from(_XML_PIECES) | st.text(max_size=10), max_size=30
 
 
 @_target("frames", _octets | _frameStream)
-def frames(data):
+def framesTarget(data):
     decoder = FrameDecoder(4096)
     decoder.receiveData(data)
     try:
@@ -222,7 +213,7 @@ _roleAndReads = st.sampled_from(Role).flatmap(lambda role: st.tuples(st.just(rol
 
 
 @_target("session", _roleAndReads, st.lists(_octets | _frameStream, max_size=2))
-def session(roleAndReads, garbage):
+def sessionTarget(roleAndReads, garbage):
     """
     A greeted session, driven by an application that accepts and answers
     everything, never raises on input: a broken peer is a
@@ -244,18 +235,18 @@ def session(roleAndReads, garbage):
 
 
 @_target("management", _octets | _xml)
-def management(data):
+def managementTarget(data):
     """
     Not well formed is 500, well formed but outside the DTD is 501.
     """
     try:
-        parseManagement(data)
+        management.parseManagement(data)
     except BEEPError as error:
         assert error.code in (500, 501), error
 
 
 @_target("blob", _octets | _xml)
-def blob(data):
+def blobTarget(data):
     try:
         result = parseBlob(data)
     except SASLError:
