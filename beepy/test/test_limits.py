@@ -38,7 +38,7 @@ from beepy.core.sasl.digestmd5 import DigestMD5Server
 from beepy.core.sasl.otp import OTPServer
 from beepy.core.sasl.scram import SCRAMServer
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
-from beepy.test.test_tap import parse
+from beepy.tap import makeService
 from beepy.test.test_session import (
     RFC_WINDOWS,
     URI,
@@ -47,7 +47,7 @@ from beepy.test.test_session import (
     dataFramesOn,
     managementPayload,
 )
-from beepy.tap import makeService
+from beepy.test.test_tap import parse
 from beepy.testing.loopback import connectedSessions
 
 MSG, RPY, ERR, ANS = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.ANS
@@ -69,16 +69,22 @@ class OutstandingMessagesTests(SessionTestCase):
 
     config = replace(RFC_WINDOWS, maxOutstandingMessages=3)
 
-    def pipeline(self, count, number=None, frames=False):
+    def pipeline(self, count, frames=False):
+        """
+        Open a channel (whose application takes frames, if ``frames``) and
+        send ``count`` ``MSG``\\ s on it at once.
+
+        :return: the events they caused.
+        """
         self.peer = ScriptedPeer(config=self.config)
         if frames:
             self.peer.deliver(self.peer.request(Start(1, (ProfileElement(URI),))))
             self.peer.session.acceptStart(1, URI, frames=True)
             self.peer.read()
-            number = 1
-        elif number is None:
-            number = self.peer.openChannel()
-        self.number = number
+            self.number = 1
+        else:
+            self.number = self.peer.openChannel()
+        number = self.number
         return self.peer.deliver(
             *[self.peer.frame(MSG, number, msgno, b"\r\nm%d" % msgno) for msgno in range(count)]
         )
@@ -351,6 +357,9 @@ class XMLSizeTests(SessionTestCase):
         return self.peer.frame(MSG, 0, 1, payload + b" " * (size - len(payload)))
 
     def test_atTheLimit(self):
+        """
+        A channel-0 ``MSG`` of exactly ``maxXMLSize`` octets is parsed.
+        """
         frame = self.paddedStart(2000)
         self.assertEventTypes(self.peer.deliver(frame), ChannelStartRequested)
 
@@ -518,7 +527,7 @@ class TwistedLimitTests(SynchronousTestCase):
         factory = DeferringFactory(pause=True)
         channel = self.connect(factory, config=replace(RFC_WINDOWS, maxMessageSize=100000))
         [profile] = factory.profiles
-        replies_ = [channel.sendMessage(b"small"), channel.sendMessage(b"B" * 20000)]
+        sent = [channel.sendMessage(b"small"), channel.sendMessage(b"B" * 20000)]
         self.pump.flush()
         self.assertEqual(profile.pending, [])
         core = self.server._session._channels[channel.number]
@@ -529,7 +538,7 @@ class TwistedLimitTests(SynchronousTestCase):
         for _, reply in profile.pending:
             reply.callback(Message(b"ok"))
         self.pump.flush()
-        for reply in replies_:
+        for reply in sent:
             self.assertEqual(self.successResultOf(reply).body, b"ok")
 
 
