@@ -176,7 +176,7 @@ LIMITS = (
         "session",
         "maxOutstandingMessages",
         count,
-        "MSGs per channel awaiting our reply; more get ERR 421, twice as many end the session.",
+        "MSGs per channel awaiting our reply; more get ERR 421, and as many unread 421s end it.",
     ),
     Limit(
         "max-buffered-octets",

@@ -108,8 +108,9 @@ class SessionConfig:
         ``MSG``\\ s, so one past the limit is not a broken frame: it is
         answered with ``ERR`` 421, in its turn (RFC 3080 section 2.6.1),
         without reaching the application.  Those refusals wait for their
-        turn too, so they count; a peer with twice the limit awaiting
-        replies is not reading them and is terminated.  It also bounds the
+        turn too, so they count; a peer with more than the limit of them
+        waiting, all channels together, is not reading them and is
+        terminated.  It also bounds the
         unfinished ``ANS`` replies to one of our ``MSG``\\ s: past it, the
         peer is terminated.
     :ivar maxBufferedOctets: octets of the peer's that the session holds
@@ -133,7 +134,7 @@ class SessionConfig:
     maxHeaderLength: int = DEFAULT_MAX_HEADER_LENGTH
     maxXMLSize: int = DEFAULT_MAX_XML_SIZE
     streamBuffer: int = 256 * 1024
-    maxOutstandingMessages: int = 1024
+    maxOutstandingMessages: int = 256
     maxBufferedOctets: Optional[int] = None
 
     def __post_init__(self):
@@ -281,6 +282,7 @@ class Session:
         self._nextChannel = 1 if role is Role.INITIATOR else 2
         self._tls = _TLSNegotiation()
         self._answerOctets = 0  # in unfinished ANS replies, all channels together
+        self._refusals = 0  # ERR 421 replies to MSGs past the limit, not yet sent
         self._heldLimit = config.bufferedOctetsLimit
 
     # -- Inspection ------------------------------------------------------
@@ -1181,20 +1183,26 @@ class Session:
             )
         channel.awaitReply(frame.msgno)
         limit = self.config.maxOutstandingMessages
-        waiting = len(channel.replies)
-        if waiting <= limit:
+        if len(channel.replies) <= limit:
             return True
-        if waiting > 2 * limit:
+        # Each refusal costs bookkeeping until it leaves, which only a peer
+        # that reads lets it do: their number is bounded for the session,
+        # not per channel, lest maxChannels multiply it.
+        if self._refusals >= limit:
             raise RemoteProtocolError(
-                f"{waiting} MSGs on channel {frame.channel} await our reply, and the "
-                f"peer reads none: over twice the limit of {limit}"
+                f"{self._refusals} refusals of MSGs past the limit of {limit} await "
+                f"their turn, and the peer sends more"
             )
+        self._refusals += 1
         error = BEEPError(
             ReplyCode.SERVICE_NOT_AVAILABLE,
             f"more than {limit} messages await a reply on channel {frame.channel}",
         )
-        self._queueReply(channel, frame.msgno, ERR, _managementPayload(error))
+        self._queueReply(channel, frame.msgno, ERR, _managementPayload(error), self._refusalSent)
         return False
+
+    def _refusalSent(self):
+        self._refusals -= 1
 
     def _checkAnswerCount(self, outstanding, frame):
         """

@@ -133,15 +133,36 @@ class OutstandingMessagesTests(SessionTestCase):
         )
         self.assertEqual(events, [])
 
-    def test_twiceTheLimitTerminates(self):
+    def test_unreadRefusalsTerminate(self):
         """
-        A peer with twice the limit awaiting our replies does not read
-        them: the next ``MSG`` terminates the session.
+        A peer that leaves as many refusals waiting as the limit, all
+        channels together, and sends another ``MSG`` past the limit is
+        not reading them: the session is terminated.
         """
-        events = self.pipeline(6)
+        events = self.pipeline(5)
         self.assertEventTypes(events, MessageReceived, MessageReceived, MessageReceived)
-        events = self.peer.deliver(self.peer.frame(MSG, self.number, 6, b"\r\n"))
-        self.assertViolated(self.peer, events, "over twice the limit of 3")
+        other = self.peer.openChannel(3)
+        events = self.peer.deliver(
+            *[self.peer.frame(MSG, other, msgno, b"\r\n") for msgno in range(4)]
+        )
+        self.assertEventTypes(events, MessageReceived, MessageReceived, MessageReceived)
+        events = self.peer.deliver(self.peer.frame(MSG, other, 4, b"\r\n"))
+        self.assertViolated(self.peer, events, "3 refusals of MSGs past the limit of 3")
+
+    def test_sentRefusalsLeaveTheCount(self):
+        """
+        Refusals that have left no longer count: a peer that reads them
+        may go on pipelining past the limit.
+        """
+        events = self.pipeline(6)  # three refusals wait: the session's limit
+        for first in (6, 12, 18):
+            for event in events:
+                self.peer.session.sendReply(self.number, event.msgno, Message(b"ok"))
+            self.assertEqual(len(replies(self.peer.read(), self.number)), 6)
+            events = self.peer.deliver(
+                *[self.peer.frame(MSG, self.number, m, b"\r\n") for m in range(first, first + 6)]
+            )
+            self.assertEventTypes(events, MessageReceived, MessageReceived, MessageReceived)
 
     def test_frameLevelChannel(self):
         """
@@ -199,9 +220,9 @@ class OutstandingMessagesTests(SessionTestCase):
 
     def test_configuration(self):
         """
-        The limit is 1024 by default, and must be positive.
+        The limit is 256 by default, and must be positive.
         """
-        self.assertEqual(SessionConfig().maxOutstandingMessages, 1024)
+        self.assertEqual(SessionConfig().maxOutstandingMessages, 256)
         self.assertRaises(ValueError, SessionConfig, maxOutstandingMessages=0)
 
 
@@ -684,7 +705,7 @@ class OptionTests(SynchronousTestCase):
 
     def test_defaults(self):
         factory = makeService(parse(), MemoryReactorClock()).services[0].factory
-        self.assertEqual(factory.config.maxOutstandingMessages, 1024)
+        self.assertEqual(factory.config.maxOutstandingMessages, 256)
         self.assertIsNone(factory.config.maxBufferedOctets)
         self.assertIsNone(factory.maxConnections)
 
