@@ -20,7 +20,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import crypto
 from twisted.internet import ssl
 
-__all__ = ["issueCertificate", "privateCertificate", "selfSignedCertificate", "fingerprint"]
+__all__ = [
+    "issueCertificate",
+    "privateCertificate",
+    "selfSignedCertificate",
+    "fingerprint",
+    "trustRootFromPEM",
+]
 
 #: How long a generated certificate is valid.
 DEFAULT_VALIDITY = datetime.timedelta(days=365)
@@ -128,3 +134,16 @@ def fingerprint(certificate):
     if isinstance(certificate, ssl.Certificate):
         certificate = certificate.original.to_cryptography()
     return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def trustRootFromPEM(pem):
+    """
+    The authorities of a PEM file (one or several certificates), as the
+    ``trustRoot`` of TLS options.
+
+    :raises ValueError: if ``pem`` holds no certificate.
+    """
+    authorities = x509.load_pem_x509_certificates(pem)
+    return ssl.trustRootFromCertificates(
+        [ssl.Certificate(crypto.X509.from_cryptography(authority)) for authority in authorities]
+    )

@@ -23,7 +23,8 @@ def connectBEEP(endpoint, profiles=(), startTLS=None, **factoryArguments):
         :meth:`beepy.protocol.BEEPProtocol.startTLS`.
     :param factoryArguments: ``config``, ``features``, ``localize``,
         ``tls``, ``clock``, ``greetingTimeout``, ``idleTimeout``,
-        ``frameTimeout``: see :class:`beepy.factory.BEEPClientFactory`.
+        ``frameTimeout``, ``trace``: see
+        :class:`beepy.factory.BEEPClientFactory`.
     :return: a ``Deferred`` that fires with the session (a
         :class:`beepy.protocol.BEEPProtocol`) once both greetings are
         exchanged (over TLS with ``startTLS``), or fails with the connection

@@ -12,6 +12,7 @@ from beepy.core.session import Role, SessionConfig
 from beepy.interfaces import IProfileFactory
 from beepy.protocol import BEEPProtocol
 from beepy.timeouts import DEFAULT_FRAME_TIMEOUT, DEFAULT_GREETING_TIMEOUT
+from beepy.trace import traceSession
 
 __all__ = ["BEEPServerFactory", "BEEPClientFactory"]
 
@@ -39,6 +40,9 @@ class _BEEPFactory(Factory):
     :param frameTimeout: seconds a frame may take from its first octet to
         its last (``None``: no limit), so that a peer trickling octets,
         each of which resets the idle count, is still dropped.
+    :param trace: to trace every frame of each session: called with each
+        new session, it returns the :class:`beepy.trace.IFrameObserver` to
+        report that session's frames to (see :mod:`beepy.trace`).
     :param maxConnections: for a server, the sessions served at once, or
         ``None`` for no limit (see :class:`BEEPServerFactory`).
 
@@ -61,6 +65,7 @@ class _BEEPFactory(Factory):
         greetingTimeout=DEFAULT_GREETING_TIMEOUT,
         idleTimeout=None,
         frameTimeout=DEFAULT_FRAME_TIMEOUT,
+        trace=None,
         maxConnections=None,
     ):
         if maxConnections is not None and (self.role is not Role.LISTENER or maxConnections < 1):
@@ -87,6 +92,7 @@ class _BEEPFactory(Factory):
         self.greetingTimeout = greetingTimeout
         self.idleTimeout = idleTimeout
         self.frameTimeout = frameTimeout
+        self.trace = trace
         self.maxConnections = maxConnections
 
     def buildProtocol(self, addr):
@@ -98,6 +104,8 @@ class _BEEPFactory(Factory):
         protocol.greetingTimeout = self.greetingTimeout
         protocol.idleTimeout = self.idleTimeout
         protocol.frameTimeout = self.frameTimeout
+        if self.trace is not None:
+            traceSession(protocol, self.trace(protocol))
         return protocol
 
 

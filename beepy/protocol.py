@@ -137,6 +137,10 @@ class BEEPProtocol(Protocol):
     idleTimeout = None
     #: Seconds a frame may take from its first octet to its last, or ``None``.
     frameTimeout = None
+    #: What sees every octet of the session in the clear, both ways (a
+    #: :class:`beepy.trace.FrameTracer`: ``dataReceived``, ``dataSent``,
+    #: ``sessionReset``), or ``None``; off, it costs a test per read and write.
+    octetObserver = None
 
     def __init__(self, role, profiles=(), config=SessionConfig(), features=None, localize=None):
         self._profileFactories = {factory.uri: factory for factory in profiles}
@@ -363,6 +367,8 @@ class BEEPProtocol(Protocol):
         self._flush()
 
     def dataReceived(self, data):
+        if self.octetObserver is not None:
+            self.octetObserver.dataReceived(data)
         # Replies that profiles give at once are written together, after
         # the whole read is handled: one write, not one per message.
         self._dispatching = True
@@ -392,6 +398,9 @@ class BEEPProtocol(Protocol):
         pass  # connectionLost follows
 
     def connectionLost(self, reason=error.ConnectionDone()):
+        # The transport has dropped its producer: a disconnect() called back
+        # from below must not unregister from a TLS layer that is gone.
+        self._registered = False
         if not isinstance(reason, Failure):
             reason = Failure(reason)
         if self._violation is not None:
@@ -443,6 +452,8 @@ class BEEPProtocol(Protocol):
                 break
             self.transport.write(data)
             self._timeouts.sent()
+            if self.octetObserver is not None:
+                self.octetObserver.dataSent(data)
         for feeder in list(self._feeders):
             feeder.drained()
         if self._drainWaiters:
@@ -905,6 +916,8 @@ class BEEPProtocol(Protocol):
         """
         The tuning reset: every channel is gone, and both peers greet again.
         """
+        if self.octetObserver is not None:
+            self.octetObserver.sessionReset()
         reset = Failure(SessionReset("TLS was negotiated: the session started over"))
         for opened, _ in self._opening.values():
             opened.errback(reset)

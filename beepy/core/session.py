@@ -300,8 +300,11 @@ class Session:
     def isOpen(self, number):
         """
         Whether channel ``number`` is open (cheaper than :attr:`channels`).
+        None is once the session is terminated: the messages that arrived
+        in the same read as the violation are still reported, but they can
+        no longer be answered.
         """
-        return number in self._channels
+        return not self._terminated and number in self._channels
 
     def releasedReplyOctets(self, number):
         """

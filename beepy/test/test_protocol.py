@@ -553,6 +553,21 @@ class ViolationTests(SessionTestsMixin, SynchronousTestCase):
         protocol.connectionLost(error.ConnectionDone())
         self.failureResultOf(waiting, RemoteProtocolError)
 
+    def test_messagesBeforeViolationInOneRead(self):
+        """
+        Messages that arrive in the same read as a malformed frame still
+        reach the profile, but no reply is attempted on the terminated
+        session, which would raise: the only log line is the termination
+        (found by the chaos proxy's ``corrupt`` behaviour).
+        """
+        self.connect([EchoFactory()])
+        self.open([ECHO_URI])
+        observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        message = DataFrame(FrameType.MSG, 1, 5, False, 0, b"\r\nx")
+        self.server.dataReceived(encodeFrame(message) + b"MSG \xb1 6 . 3 3\r\n")
+        self.assertTrue(self.server.transport.disconnecting)
+        self.assertEqual([event["log_format"][:11] for event in observer], ["Terminating"])
+
 
 class ReviewRegressionTests(SessionTestsMixin, SynchronousTestCase):
     """

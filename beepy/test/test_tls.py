@@ -195,7 +195,9 @@ class OfferTests(SynchronousTestCase):
         """
         The greeting a server with a policy sends over ``transport``.
         """
-        server = BEEPServerFactory([EchoFactory()], tls=serverPolicy()).buildProtocol(None)
+        server = BEEPServerFactory([EchoFactory()], tls=serverPolicy(), clock=Clock()).buildProtocol(
+            None
+        )
         server.makeConnection(transport)
         decoder = FrameDecoder(65536)
         decoder.receiveData(transport.value())
