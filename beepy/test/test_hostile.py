@@ -288,3 +288,22 @@ class FuzzTargetTests(SynchronousTestCase):
         self.assertIn("IndexError: escaped", out.getvalue())
         failing = out.getvalue().rsplit("input: ", 1)[1].strip()
         self.assertRaises(IndexError, fuzz.main, ["fragile", "--replay", failing], out)
+
+    def test_slowInputReported(self):
+        """
+        An input that keeps a target busy past ``--input-timeout`` is a
+        failure, reported like any other.
+        """
+
+        @settings(database=None)
+        @given(st.binary())
+        def stuck(data):
+            while True:
+                pass
+
+        self.patch(fuzz, "TARGETS", {"stuck": stuck})
+        out = io.StringIO()
+        arguments = ["stuck", "--seconds", "30", "--input-timeout", "0.1"]
+        self.assertEqual(fuzz.main(arguments, out), 1)
+        self.assertIn("InputTimeout", out.getvalue())
+        self.assertIn("stuck: failed after 0 inputs", out.getvalue())

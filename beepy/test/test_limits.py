@@ -35,7 +35,7 @@ from beepy.core.management import Greeting, ProfileElement, Start, errorFromMess
 from beepy.core.sasl import digestmd5, otp, scram
 from beepy.core.sasl.base import SASLError
 from beepy.core.sasl.digestmd5 import DigestMD5Server
-from beepy.core.sasl.otp import OTPServer
+from beepy.core.sasl.otp import OTPClient, OTPServer
 from beepy.core.sasl.scram import SCRAMServer
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
 from beepy.tap import makeService
@@ -441,6 +441,26 @@ class SASLMessageSizeTests(SynchronousTestCase):
         if server.serverFirst:
             server.start(None)
         return self.assertRaises(SASLError, server.respond, b"x" * size)
+
+    def test_otpSequence(self):
+        """
+        Our OTP client answers a sequence number up to its limit, and
+        refuses one past it (each costs a hash) without hashing.
+        """
+        client = OTPClient("user", "pass phrase", maxSequence=100)
+        client.initialResponse()
+        self.assertTrue(client.challenge(b"otp-md5 100 ke1234 ext"))
+        for sequence in (b"101", b"9" * 5000):
+            client = OTPClient("user", "pass phrase", maxSequence=100)
+            client.initialResponse()
+            error = self.assertRaises(
+                SASLError, client.challenge, b"otp-md5 %s ke1234 ext" % sequence
+            )
+            self.assertIn("over our limit of 100", error.text)
+        client = OTPClient("user", "pass phrase")
+        client.initialResponse()
+        past = b"otp-md5 %d ke1234 ext" % (otp.MAX_SEQUENCE + 1)
+        self.assertRaises(SASLError, client.challenge, past)
 
     def test_atAndPastTheLimit(self):
         for name, limit, server in self.cases:

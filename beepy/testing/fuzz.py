@@ -18,11 +18,14 @@ as you like, feeding it random buffers through Hypothesis'
 
 It needs Hypothesis (``pip install 'beepy[test]'``).  On a failure it prints
 the traceback and the input (Hypothesis' choice buffer, in hex) and exits
-with status 1; ``--replay HEX`` runs that input again.
+with status 1; ``--replay HEX`` runs that input again.  An input that takes
+longer than ``--input-timeout`` seconds (10) fails too, since a peer must
+not be able to keep a parser busy (this uses ``SIGALRM``: Unix only).
 """
 
 import argparse
 import random
+import signal
 import sys
 import time
 import traceback
@@ -297,6 +300,7 @@ _SASL_PIECES = [
     b"hex:0123456789abcdef",
     b"init-hex:0123456789abcdef:md5 9 ke1234:0123456789abcdef",
     b"otp-md5 9 ke1234 ext",
+    b"otp-sha1 4294967296 ke1234 ext",
     b'realm="realm",nonce="nonce",qop="auth",charset=utf-8,algorithm=md5-sess',
     b'username="user",realm="realm",nonce="nonce",cnonce="c",nc=00000001,qop=auth,'
     b'digest-uri="beep/host",response=0123456789abcdef0123456789abcdef',
@@ -357,20 +361,39 @@ for _name in _SERVERS:
 # -- The command -----------------------------------------------------------------
 
 
-def _run(name, seconds, seed, out):
+class InputTimeout(Exception):
+    """
+    One input took longer than ``--input-timeout``: a parser that a peer
+    can keep busy (a loop bounded only by a number it sends) is a bug too.
+    """
+
+
+def _timedOut(signum, frame):
+    raise InputTimeout("the input took longer than --input-timeout")
+
+
+def _run(name, seconds, seed, inputTimeout, out):
     test = TARGETS[name]
     rng = random.Random(seed)
     deadline = time.monotonic() + seconds
     runs = 0
-    while time.monotonic() < deadline:
-        buffer = rng.randbytes(rng.randrange(1, 8192))
-        try:
-            test.hypothesis.fuzz_one_input(buffer)
-        except Exception:
-            traceback.print_exc(file=out)
-            print(f"{name}: failed after {runs} inputs; input: {buffer.hex()}", file=out)
-            return 1
-        runs += 1
+    previous = signal.signal(signal.SIGALRM, _timedOut)
+    try:
+        while time.monotonic() < deadline:
+            buffer = rng.randbytes(rng.randrange(1, 8192))
+            try:
+                signal.setitimer(signal.ITIMER_REAL, inputTimeout)
+                try:
+                    test.hypothesis.fuzz_one_input(buffer)
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+            except Exception:
+                traceback.print_exc(file=out)
+                print(f"{name}: failed after {runs} inputs; input: {buffer.hex()}", file=out)
+                return 1
+            runs += 1
+    finally:
+        signal.signal(signal.SIGALRM, previous)
     print(f"{name}: {runs} inputs in {seconds:g} s, no failure", file=out)
     return 0
 
@@ -384,6 +407,12 @@ def main(argv=None, out=sys.stdout):
     parser.add_argument("--seconds", type=float, default=60.0, help="how long to run (60)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the random inputs")
     parser.add_argument("--replay", metavar="HEX", help="run one input a failure printed")
+    parser.add_argument(
+        "--input-timeout",
+        type=float,
+        default=10.0,
+        help="seconds one input may take before it counts as a failure (10)",
+    )
     options = parser.parse_args(argv)
     if options.list:
         print("\n".join(sorted(TARGETS)), file=out)
@@ -394,7 +423,7 @@ def main(argv=None, out=sys.stdout):
         TARGETS[options.target].hypothesis.fuzz_one_input(bytes.fromhex(options.replay))
         print(f"{options.target}: the input passes", file=out)
         return 0
-    return _run(options.target, options.seconds, options.seed, out)
+    return _run(options.target, options.seconds, options.seed, options.input_timeout, out)
 
 
 if __name__ == "__main__":
