@@ -537,7 +537,6 @@ class BEEPProtocol(Protocol):
             channel.profile = profile
             channel.startContent = candidate.content
             self._channels[event.number] = channel
-            self._logChannel("started by the peer", channel)
             reply = ProfileElement(candidate.uri, start.replyContent)
 
             def accept(core):
@@ -547,7 +546,16 @@ class BEEPProtocol(Protocol):
                 if channel._paused:  # by the profile factory, before the channel was open
                     core.pauseChannel(event.number)
 
-            self._send(accept)
+            try:
+                self._send(accept)
+            except LocalProtocolError:
+                # The profile asked for what the session cannot do (a window
+                # out of range, say): the start must still be answered.
+                del self._channels[event.number]
+                self._log.failure("{factory!r} built a channel that cannot open", factory=factory)
+                refusal = refusal or BEEPError(ReplyCode.ACTION_ABORTED, "local error in processing")
+                continue
+            self._logChannel("started by the peer", channel)
             return
         if self._lostReason is None:
             self._log.info(

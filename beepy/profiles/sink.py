@@ -9,7 +9,8 @@ message: it is what throughput is measured against.
 
 from zope.interface import implementer
 
-from beepy.core.frames import FrameType
+from beepy.core.channel import DEFAULT_WINDOW
+from beepy.core.frames import MAX_SIZE, FrameType
 from beepy.core.mime import Message
 from beepy.interfaces import IFrameReceiver
 from beepy.profile import Profile, ProfileFactory
@@ -38,6 +39,10 @@ class SinkFactory(ProfileFactory):
     receiveWindow = None
 
     def __init__(self, receiveWindow=None):
+        if receiveWindow is not None and not DEFAULT_WINDOW <= receiveWindow <= MAX_SIZE:
+            raise ValueError(
+                f"a sink window is {DEFAULT_WINDOW} to {MAX_SIZE} octets, not {receiveWindow}"
+            )
         self.receiveWindow = receiveWindow
 
     def buildProfile(self, channel, start):

@@ -7,7 +7,9 @@ them: the echo profile's delay and the sink profile's window.
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from beepy.core.errors import BEEPError, LocalProtocolError
 from beepy.core.mime import Message
+from beepy.profile import ProfileFactory
 from beepy.profiles.echo import ECHO_URI, EchoFactory
 from beepy.profiles.sink import SINK_URI, SinkFactory
 from beepy.testing.loopback import connectedSessions
@@ -64,3 +66,34 @@ class SinkTests(SynchronousTestCase):
         pump.flush()
         self.successResultOf(replying)
         self.assertIn(b"SEQ 1 0 8192", seen)
+
+    def test_badWindow(self):
+        """
+        A window BEEP cannot advertise is refused when the factory is made,
+        so ``--profile-option sink:window=...`` fails at start-up.
+        """
+        for window in (0, 4095, 2**31):
+            self.assertRaises(ValueError, SinkFactory, receiveWindow=window)
+        SinkFactory(receiveWindow=4096)
+
+
+class StartAnsweredTests(SynchronousTestCase):
+    def test_windowRefusedBySession(self):
+        """
+        A profile that asks for a window the session cannot open with still
+        gets the peer's start answered: refused with 451, no channel kept.
+        """
+
+        class Greedy(ProfileFactory):
+            uri = "urn:test:greedy"
+
+            def buildProfile(self, channel, start):
+                channel.setReceiveWindow(0)
+                return super().buildProfile(channel, start)
+
+        client, server, pump = connectedSessions([Greedy()])
+        opening = client.openChannel([Greedy.uri])
+        pump.flush()
+        self.assertEqual(self.failureResultOf(opening, BEEPError).value.code, 451)
+        self.assertEqual(list(server.channels), [])
+        self.flushLoggedErrors(LocalProtocolError)
