@@ -189,9 +189,13 @@ class Channel:
     def pauseProducing(self):
         """
         Hold back what arrives on the channel until :meth:`resumeProducing`.
+        A profile factory may call it before the channel opens: it takes
+        effect as the channel does.
         """
-        if not self._paused and self._isOpenInSession():
-            self._paused = True
+        if self._paused or self._closedReason is not None:
+            return
+        self._paused = True
+        if self._isOpenInSession():
             self._command(lambda core: core.pauseChannel(self.number))
 
     def resumeProducing(self):

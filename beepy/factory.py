@@ -6,6 +6,8 @@ the listening side, one for the initiating side.
 
 from twisted.internet.protocol import Factory
 
+from beepy.core.codes import ReplyCode
+from beepy.core.errors import BEEPError
 from beepy.core.session import Role, SessionConfig
 from beepy.interfaces import IProfileFactory
 from beepy.protocol import BEEPProtocol
@@ -41,6 +43,8 @@ class _BEEPFactory(Factory):
     :param trace: to trace every frame of each session: called with each
         new session, it returns the :class:`beepy.trace.IFrameObserver` to
         report that session's frames to (see :mod:`beepy.trace`).
+    :param maxConnections: for a server, the sessions served at once, or
+        ``None`` for no limit (see :class:`BEEPServerFactory`).
 
     When a timeout runs out the session is dropped and its pending
     ``Deferred``\\ s fail with :class:`beepy.SessionTimeout`.
@@ -62,7 +66,10 @@ class _BEEPFactory(Factory):
         idleTimeout=None,
         frameTimeout=DEFAULT_FRAME_TIMEOUT,
         trace=None,
+        maxConnections=None,
     ):
+        if maxConnections is not None and (self.role is not Role.LISTENER or maxConnections < 1):
+            raise ValueError("maxConnections is a positive number of sessions a server serves")
         self.profiles = list(profiles)
         for profile in self.profiles:
             if not IProfileFactory.providedBy(profile):
@@ -86,6 +93,7 @@ class _BEEPFactory(Factory):
         self.idleTimeout = idleTimeout
         self.frameTimeout = frameTimeout
         self.trace = trace
+        self.maxConnections = maxConnections
 
     def buildProtocol(self, addr):
         protocol = self.protocol(self.role, self.profiles, self.config, self.features, self.localize)
@@ -104,9 +112,30 @@ class _BEEPFactory(Factory):
 class BEEPServerFactory(_BEEPFactory):
     """
     Builds the listening side of each accepted connection.
+
+    With ``maxConnections``, a connection beyond that many sessions gets
+    ``<error code='421'>`` in place of a greeting (RFC 3080 section 2.4)
+    and is closed; each session that ends makes room.
     """
 
     role = Role.LISTENER
+    #: The sessions being served now.
+    connections = 0
+
+    def buildProtocol(self, addr):
+        protocol = super().buildProtocol(addr)
+        if self.maxConnections is not None and self.connections >= self.maxConnections:
+            protocol.sessionRefusal = BEEPError(
+                ReplyCode.SERVICE_NOT_AVAILABLE,
+                f"the server is serving its limit of {self.maxConnections} sessions",
+            )
+            return protocol
+        self.connections += 1
+        protocol.notifyClose().addCallback(self._connectionEnded)
+        return protocol
+
+    def _connectionEnded(self, reason):
+        self.connections -= 1
 
 
 class BEEPClientFactory(_BEEPFactory):

@@ -112,6 +112,7 @@ class Limit:
     :ivar type: converts the option's text (:func:`octets`, :func:`count`,
         :func:`seconds`, :func:`secondsOrOff`).
     :ivar help: one line for ``--help``.
+    :ivar unset: what a ``None`` default means, for ``--help``.
     """
 
     option: str
@@ -119,6 +120,7 @@ class Limit:
     attribute: str
     type: object
     help: str
+    unset: str = "off"
 
     def default(self, targets):
         if self.target == "session":
@@ -168,6 +170,28 @@ LIMITS = (
         "streamBuffer",
         octets,
         "Octets of a streamed payload buffered before its writer waits.",
+    ),
+    Limit(
+        "max-outstanding-messages",
+        "session",
+        "maxOutstandingMessages",
+        count,
+        "MSGs per channel awaiting our reply; more get ERR 421, and as many unread 421s end it.",
+    ),
+    Limit(
+        "max-buffered-octets",
+        "session",
+        "maxBufferedOctets",
+        octets,
+        "Octets a session holds for the application, all channels together; more end it.",
+        "4 x the larger of --max-message-size and --receive-window",
+    ),
+    Limit(
+        "max-connections",
+        "factory",
+        "maxConnections",
+        count,
+        "Sessions served at once; one more is refused with 421 and closed.",
     ),
     Limit(
         "greeting-timeout",
@@ -221,7 +245,7 @@ def limitParameters(targets, defaults={}):
     rows = []
     for limit in LIMITS:
         default = defaults.get(limit.attribute, limit.default(targets))
-        shown = "off" if default is None else default
+        shown = limit.unset if default is None else default
         rows.append([limit.option, None, None, f"{limit.help} [default: {shown}]", limit.type])
     return rows
 

@@ -119,6 +119,10 @@ class BEEPProtocol(Protocol):
 
     _log = Logger()
     _producing = False  # registered with the transport as its producer
+    #: A :class:`beepy.BEEPError` to send in place of our greeting (RFC 3080
+    #: section 2.4), after which the connection is dropped: set by a server
+    #: factory that is turning the connection away (421 when full).
+    sessionRefusal = None
 
     #: The :class:`beepy.sasl.SASLPolicy` of a listener offering SASL (set by
     #: the factory), or ``None``.
@@ -338,6 +342,14 @@ class BEEPProtocol(Protocol):
     # -- Protocol ---------------------------------------------------------
 
     def connectionMade(self):
+        if self.sessionRefusal is not None:
+            self._log.warn(
+                "Refusing a BEEP session from {peer}: {error}", peer=self._peer(), error=self.sessionRefusal
+            )
+            self._session.refuseSession(self.sessionRefusal)
+            self._flush()
+            self.disconnect()
+            return
         setNoDelay = getattr(self.transport, "setTcpNoDelay", None)
         if setNoDelay is not None:
             setNoDelay(True)
@@ -526,15 +538,16 @@ class BEEPProtocol(Protocol):
             channel.startContent = candidate.content
             self._channels[event.number] = channel
             reply = ProfileElement(candidate.uri, start.replyContent)
-            try:
-                self._send(
-                    lambda core: core.acceptStart(
-                        event.number,
-                        reply,
-                        channel._requestedWindow,
-                        IFrameReceiver.providedBy(profile),
-                    )
+
+            def accept(core):
+                core.acceptStart(
+                    event.number, reply, channel._requestedWindow, IFrameReceiver.providedBy(profile)
                 )
+                if channel._paused:  # by the profile factory, before the channel was open
+                    core.pauseChannel(event.number)
+
+            try:
+                self._send(accept)
             except LocalProtocolError:
                 # The profile asked for what the session cannot do (a window
                 # out of range, say): the start must still be answered.

@@ -129,10 +129,12 @@ class PartialMessage:
     def add(self, payload):
         self.size += len(payload)
         if self.pieces is not None:
-            if self.size <= self.limit:
-                self.pieces.append(payload)
-            else:
+            if self.size > self.limit:
                 self.pieces = None
+            elif payload:
+                # Empty frames cost the peer no window: keeping a piece for
+                # each would let it grow the list for ever.
+                self.pieces.append(payload)
 
     @property
     def octets(self):

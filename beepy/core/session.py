@@ -13,6 +13,7 @@ acts on the events it returns, calls its commands, and writes what
 import collections
 import enum
 from dataclasses import dataclass, replace
+from typing import Optional
 
 from beepy.core import events
 from beepy.core.channel import (
@@ -102,6 +103,28 @@ class SessionConfig:
     :ivar maxXMLSize: the largest channel-0 message we parse.
     :ivar streamBuffer: octets of a streamed payload held here before its
         writer should wait (see :attr:`PayloadStream.buffered`).
+    :ivar maxOutstandingMessages: ``MSG``\\ s per channel (channel 0
+        included) the peer may have awaiting our reply.  A peer may pipeline
+        ``MSG``\\ s, so one past the limit is not a broken frame: it is
+        answered with ``ERR`` 421, in its turn (RFC 3080 section 2.6.1),
+        without reaching the application.  Those refusals wait for their
+        turn too, so they count; a peer with more than the limit of them
+        waiting, all channels together, is not reading them and is
+        terminated.  It also bounds the
+        unfinished ``ANS`` replies to one of our ``MSG``\\ s: past it, the
+        peer is terminated.
+    :ivar maxBufferedOctets: octets of the peer's that the session holds
+        for the application at once, all channels together: messages and
+        answers being assembled, and what paused channels have not yet
+        consumed.  Each channel is bounded by its window and
+        ``maxMessageSize``; this bounds their sum, which ``maxChannels``
+        would otherwise multiply.  A peer that goes past it is terminated.
+        ``None`` (the default) stands for four times the larger of
+        ``maxMessageSize`` and ``receiveWindow`` (64 MiB by default), so
+        that raising either keeps a few of them admissible.
+        (What we send is the application's to bound: ``streamBuffer`` paces
+        streamed bodies, and ``maxOutstandingMessages`` the requests a peer
+        can make us answer.)
     """
 
     receiveWindow: int = 1024 * 1024
@@ -111,6 +134,8 @@ class SessionConfig:
     maxHeaderLength: int = DEFAULT_MAX_HEADER_LENGTH
     maxXMLSize: int = DEFAULT_MAX_XML_SIZE
     streamBuffer: int = 256 * 1024
+    maxOutstandingMessages: int = 256
+    maxBufferedOctets: Optional[int] = None
 
     def __post_init__(self):
         if self.receiveWindow < DEFAULT_WINDOW:
@@ -122,6 +147,23 @@ class SessionConfig:
         if self.streamBuffer < 2:
             # A writer resumes below half of it: 0 or 1 would never resume.
             raise ValueError("streamBuffer must be at least 2 octets")
+        if self.maxOutstandingMessages < 1:
+            raise ValueError("maxOutstandingMessages must be positive")
+        if self.maxBufferedOctets is not None and self.maxBufferedOctets < max(
+            self.maxMessageSize, self.receiveWindow
+        ):
+            # Else a single message, or one paused channel's window, would
+            # terminate a peer that broke no rule.
+            raise ValueError("maxBufferedOctets must be at least maxMessageSize and receiveWindow")
+
+    @property
+    def bufferedOctetsLimit(self):
+        """
+        The ``maxBufferedOctets`` in force, the default resolved.
+        """
+        if self.maxBufferedOctets is not None:
+            return self.maxBufferedOctets
+        return 4 * max(self.maxMessageSize, self.receiveWindow)
 
 
 class _TLSNegotiation:
@@ -239,6 +281,9 @@ class Session:
         self._recentlyClosed = collections.OrderedDict()
         self._nextChannel = 1 if role is Role.INITIATOR else 2
         self._tls = _TLSNegotiation()
+        self._answerOctets = 0  # in unfinished ANS replies, all channels together
+        self._refusals = 0  # ERR 421 replies to MSGs past the limit, not yet sent
+        self._heldLimit = config.bufferedOctetsLimit
 
     # -- Inspection ------------------------------------------------------
 
@@ -329,8 +374,10 @@ class Session:
         """
         Queue an ``<error>`` in place of our greeting (a listener turning a
         connection away, e.g. with 421); the caller then drops the connection.
+        Once the ``<error>`` has left, the session takes no more input: there
+        is no session to act on it.
         """
-        self._queueReply(self._channels[0], 0, ERR, _managementPayload(error), self._announcer(0))
+        self._queueReply(self._channels[0], 0, ERR, _managementPayload(error), self._terminate)
 
     # -- Channel management: our side -----------------------------------
 
@@ -707,6 +754,9 @@ class Session:
     def _holdOutput(self):
         self._tls.held = True
 
+    def _terminate(self):
+        self._terminated = True
+
     def _takePeerRequest(self):
         request = self._tls.peerRequest
         if request is None:
@@ -848,6 +898,7 @@ class Session:
                 else:
                     self._receiveDataFrame(frame)
             self._finishAcceptedCloses()
+            self._checkHeldOctets()
         except RemoteProtocolError as e:
             self._terminated = True
             self._events.append(events.ProtocolViolated(e))
@@ -1112,12 +1163,7 @@ class Session:
 
     def _receiveMsgFrame(self, channel, frame):
         if channel.partial is None:
-            if frame.msgno in channel.replies:
-                raise RemoteProtocolError(
-                    f"MSG {frame.msgno} on channel {frame.channel} reuses a message "
-                    f"number still awaiting our reply"
-                )
-            channel.awaitReply(frame.msgno)
+            self._admitMessage(channel, frame)
             channel.partial = PartialMessage(self._messageLimit(channel))
         reply = channel.replies.get(frame.msgno)
         if reply is None or reply.complete:
@@ -1132,6 +1178,76 @@ class Session:
         elif not self._receiveReadyMessage(channel, frame.msgno, payload):
             self._events.append(
                 events.MessageReceived(channel.number, frame.msgno, Message.fromPayload(payload))
+            )
+
+    def _admitMessage(self, channel, frame):
+        """
+        Note the first frame of a ``MSG`` from the peer, which we now owe a
+        reply; past ``maxOutstandingMessages`` answer it with ``ERR`` 421
+        at once (it leaves in its turn).
+
+        :return: whether the application is to see the ``MSG``.
+        """
+        if frame.msgno in channel.replies:
+            raise RemoteProtocolError(
+                f"MSG {frame.msgno} on channel {frame.channel} reuses a message "
+                f"number still awaiting our reply"
+            )
+        channel.awaitReply(frame.msgno)
+        limit = self.config.maxOutstandingMessages
+        if len(channel.replies) <= limit:
+            return True
+        # Each refusal costs bookkeeping until it leaves, which only a peer
+        # that reads lets it do: their number is bounded for the session,
+        # not per channel, lest maxChannels multiply it.
+        if self._refusals >= limit:
+            raise RemoteProtocolError(
+                f"{self._refusals} refusals of MSGs past the limit of {limit} await "
+                f"their turn, and the peer sends more"
+            )
+        self._refusals += 1
+        error = BEEPError(
+            ReplyCode.SERVICE_NOT_AVAILABLE,
+            f"more than {limit} messages await a reply on channel {frame.channel}",
+        )
+        self._queueReply(channel, frame.msgno, ERR, _managementPayload(error), self._refusalSent)
+        return False
+
+    def _refusalSent(self):
+        self._refusals -= 1
+
+    def _checkAnswerCount(self, outstanding, frame):
+        """
+        Before a new ``ANS`` reply to one of our ``MSG``\\ s is begun:
+        terminate a peer with ``maxOutstandingMessages`` of them unfinished
+        already.  Their octets are bounded by ``maxMessageSize``, but empty
+        frames cost none, so their number needs a bound of its own.
+        """
+        limit = self.config.maxOutstandingMessages
+        if len(outstanding.partialAnswers) >= limit:
+            raise RemoteProtocolError(
+                f"over {limit} unfinished ANS replies to MSG {frame.msgno} "
+                f"on channel {frame.channel}"
+            )
+
+    def _checkHeldOctets(self):
+        """
+        Terminate a peer that made us hold more than ``maxBufferedOctets``
+        for the application.  Checked once per read, not per frame: a read
+        is bounded, and the sum costs a pass over the channels.
+        """
+        held = self._answerOctets
+        for channel in self._channels.values():
+            partial = channel.partial
+            if partial is not None and partial.pieces is not None:
+                held += partial.size
+            # What a paused channel received may still be in ``partial``:
+            # counted twice at worst, which errs on the safe side.
+            held += channel.unconsumed
+        if held > self._heldLimit:
+            raise RemoteProtocolError(
+                f"the peer made us hold {held} octets for the application, over the "
+                f"{self._heldLimit}-octet limit"
             )
 
     def _assemble(self, channel, frame):
@@ -1215,17 +1331,20 @@ class Session:
         nothing.
         """
         if frame.type is MSG:
-            if not continuation:
-                if frame.msgno in channel.replies:
-                    raise RemoteProtocolError(
-                        f"MSG {frame.msgno} on channel {frame.channel} reuses a message "
-                        f"number still awaiting our reply"
-                    )
-                channel.awaitReply(frame.msgno)
+            if not continuation and not self._admitMessage(channel, frame):
+                # Refused: the application sees none of its frames.
+                channel.partial = PartialMessage(0)
+                channel.partial.ignore()
+            if channel.partial is not None:
+                if not frame.more:
+                    channel.partial = None
+                return
         else:
             outstanding = self._outstandingFor(channel, frame)
             if frame.type is ANS:
                 if frame.more:
+                    if frame.ansno not in outstanding.partialAnswers:
+                        self._checkAnswerCount(outstanding, frame)
                     outstanding.partialAnswers[frame.ansno] = None
                 else:
                     outstanding.partialAnswers.pop(frame.ansno, None)
@@ -1257,11 +1376,13 @@ class Session:
     def _receiveAnswerFrame(self, channel, frame, outstanding):
         partial = outstanding.partialAnswers.get(frame.ansno)
         if partial is None:
+            self._checkAnswerCount(outstanding, frame)
             partial = outstanding.partialAnswers[frame.ansno] = PartialMessage(
                 self.config.maxMessageSize
             )
         partial.add(frame.payload)
         outstanding.answerOctets += len(frame.payload)
+        self._answerOctets += len(frame.payload)
         if frame.more:
             # Each answer is capped, but a peer could open any number of
             # them at once: together they get no more than one message.
@@ -1273,6 +1394,7 @@ class Session:
                 )
             return
         outstanding.answerOctets -= partial.size
+        self._answerOctets -= partial.size
         del outstanding.partialAnswers[frame.ansno]
         if partial.overflowed:
             self._discard(channel, ANS, frame.msgno, partial.size)

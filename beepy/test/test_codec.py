@@ -190,21 +190,6 @@ class DecodeTests(SynchronousTestCase):
         self.assertEqual(decoder.bufferedBytes, 0)
 
     @_SETTINGS
-    @given(st.binary(max_size=300))
-    def test_arbitraryBytes(self, data):
-        """
-        Arbitrary bytes either parse into frames or raise
-        :class:`RemoteProtocolError`; nothing else escapes the decoder.
-        """
-        decoder = FrameDecoder(4096)
-        decoder.receiveData(data)
-        try:
-            while decoder.nextFrame() is not None:
-                pass
-        except RemoteProtocolError:
-            pass
-
-    @_SETTINGS
     @given(
         st.lists(frames(), min_size=1, max_size=3), st.binary(min_size=1, max_size=40), st.data()
     )

@@ -78,5 +78,7 @@ class LimitsTests(SynchronousTestCase):
         rows = {row[0]: row[3] for row in limitParameters(TARGETS)}
         self.assertIn(f"[default: {SessionConfig().maxChannels}]", rows["max-channels"])
         self.assertIn("[default: 3]", rows["sasl-max-failures"])
+        self.assertIn("[default: off]", rows["max-connections"])
+        self.assertIn("[default: 4 x the larger of", rows["max-buffered-octets"])
         overridden = {row[0]: row[3] for row in limitParameters(TARGETS, {"maxChannels": 9})}
         self.assertIn("[default: 9]", overridden["max-channels"])

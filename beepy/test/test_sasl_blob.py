@@ -105,18 +105,6 @@ class ParseBlobTests(SynchronousTestCase):
         """
         self.assertRefused(b"<blob>" + b"A" * 20000 + b"</blob>", ReplyCode.GENERAL_SYNTAX_ERROR)
 
-    @_SETTINGS
-    @given(st.binary(max_size=300))
-    def test_arbitraryBytes(self, data):
-        """
-        Any octets parse to a blob or an error, or raise the SASL error.
-        """
-        try:
-            result = parseBlob(data)
-        except SASLError:
-            return
-        self.assertIsInstance(result, (Blob, BEEPError))
-
 
 class EncodeBlobTests(SynchronousTestCase):
     def test_likeVortex(self):

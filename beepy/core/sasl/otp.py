@@ -36,6 +36,7 @@ from beepy.core.sasl.otpwords import INDEX, WORDS
 
 __all__ = [
     "ALGORITHMS",
+    "MAX_SEQUENCE",
     "OTPState",
     "OTPClaim",
     "OTPServer",
@@ -47,6 +48,10 @@ __all__ = [
 
 ALGORITHMS = ("md5", "sha1")
 MAX_MESSAGE = 1024
+#: The highest sequence number our client answers: each costs a hash, and
+#: a hostile server could ask for billions.  RFC 2289 implementations
+#: start counts at 99, 499 or 9999.
+MAX_SEQUENCE = 100_000
 _SEED = re.compile(r"[A-Za-z0-9]{1,16}")
 _HEX16 = re.compile(r"[0-9A-Fa-f]{16}")
 _FAKE_KEY = secrets.token_bytes(32)
@@ -291,14 +296,19 @@ class OTPClient(ClientMechanism):
     """
     :param beepcore: answer as beepcore-java does, one hash short of RFC
         2289 (only for servers that count that way).
+    :param maxSequence: the highest sequence number answered; a challenge
+        for more is refused rather than hashed for hours.
     """
 
     name = "OTP"
 
-    def __init__(self, username, passphrase, authorizationId=None, beepcore=False):
+    def __init__(
+        self, username, passphrase, authorizationId=None, beepcore=False, maxSequence=MAX_SEQUENCE
+    ):
         self._identities = f"{authorizationId or ''}\0{username}".encode("utf-8")
         self._passphrase = passphrase
         self._beepcore = beepcore
+        self._maxSequence = maxSequence
         self._answered = False
 
     def initialResponse(self):
@@ -315,6 +325,8 @@ class OTPClient(ClientMechanism):
             or not (tokens[1].isascii() and tokens[1].isdigit())
         ):
             raise malformed("an OTP challenge is otp-<algorithm> <sequence> <seed>")
+        if len(tokens[1]) > 10 or int(tokens[1]) > self._maxSequence:
+            raise SASLError(f"OTP sequence {tokens[1][:12]} is over our limit of {self._maxSequence}")
         algorithm, sequence, seed = tokens[0][4:], int(tokens[1]), tokens[2]
         if self._beepcore:
             if sequence < 1:

@@ -1,0 +1,739 @@
+# -*- test-case-name: beepy.test.test_limits -*-
+"""
+Tests for the limits that bound what a peer can make us hold: each at its
+limit (nothing happens) and just past it (a clean refusal, or termination
+with a log line), in the core and through the Twisted layer.
+"""
+
+import tracemalloc
+from dataclasses import replace
+
+from twisted.internet import defer, endpoints, reactor, task
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
+from twisted.logger import globalLogPublisher
+from twisted.python.usage import UsageError
+from twisted.test import iosim
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from beepy import (
+    BEEPError,
+    Message,
+    Profile,
+    ProfileFactory,
+    ReplyCode,
+    SessionConfig,
+    connectBEEP,
+)
+from beepy.core.events import (
+    ChannelStartRequested,
+    FrameReceived,
+    MessageDiscarded,
+    MessageReceived,
+)
+from beepy.core.frames import FrameType
+from beepy.core.management import Greeting, ProfileElement, Start, errorFromMessage
+from beepy.core.sasl import digestmd5, otp, scram
+from beepy.core.sasl.base import SASLError
+from beepy.core.sasl.digestmd5 import DigestMD5Server
+from beepy.core.sasl.otp import OTPClient, OTPServer
+from beepy.core.sasl.scram import SCRAMServer
+from beepy.factory import BEEPClientFactory, BEEPServerFactory
+from beepy.tap import makeService
+from beepy.test.test_session import (
+    RFC_WINDOWS,
+    URI,
+    ScriptedPeer,
+    SessionTestCase,
+    dataFramesOn,
+    managementPayload,
+)
+from beepy.test.test_tap import parse
+from beepy.testing.loopback import connectedSessions
+
+MSG, RPY, ERR, ANS = FrameType.MSG, FrameType.RPY, FrameType.ERR, FrameType.ANS
+
+
+def replies(frames, channel):
+    """
+    ``(type, msgno)`` of each reply frame sent on ``channel``.
+    """
+    return [(f.type, f.msgno) for f in dataFramesOn(frames, channel) if f.type is not MSG]
+
+
+class OutstandingMessagesTests(SessionTestCase):
+    """
+    ``maxOutstandingMessages``: the peer may pipeline that many ``MSG``\\ s
+    per channel; the next ones are refused with ``ERR`` 421 in their turn,
+    and a peer that reads none of the refusals is terminated.
+    """
+
+    config = replace(RFC_WINDOWS, maxOutstandingMessages=3)
+
+    def pipeline(self, count, frames=False):
+        """
+        Open a channel (whose application takes frames, if ``frames``) and
+        send ``count`` ``MSG``\\ s on it at once.
+
+        :return: the events they caused.
+        """
+        self.peer = ScriptedPeer(config=self.config)
+        if frames:
+            self.peer.deliver(self.peer.request(Start(1, (ProfileElement(URI),))))
+            self.peer.session.acceptStart(1, URI, frames=True)
+            self.peer.read()
+            self.number = 1
+        else:
+            self.number = self.peer.openChannel()
+        number = self.number
+        return self.peer.deliver(
+            *[self.peer.frame(MSG, number, msgno, b"\r\nm%d" % msgno) for msgno in range(count)]
+        )
+
+    def test_atTheLimit(self):
+        """
+        As many ``MSG``\\ s as the limit all reach the application.
+        """
+        events = self.pipeline(3)
+        self.assertEventTypes(events, MessageReceived, MessageReceived, MessageReceived)
+        self.assertEqual(replies(self.peer.read(), self.number), [])
+
+    def test_pastTheLimitRefusedInTurn(self):
+        """
+        A ``MSG`` past the limit does not reach the application; its ``ERR``
+        421 leaves after the replies to the earlier ones, whatever order
+        the application answers them in (RFC 3080 section 2.6.1).
+        """
+        events = self.pipeline(4)
+        self.assertEqual([e.msgno for e in events], [0, 1, 2])
+        session = self.peer.session
+        session.sendReply(self.number, 2, Message(b"two"))
+        session.sendReply(self.number, 1, Message(b"one"))
+        self.assertEqual(replies(self.peer.read(), self.number), [])
+        session.sendReply(self.number, 0, Message(b"zero"))
+        frames = self.peer.read()
+        self.assertEqual(
+            replies(frames, self.number), [(RPY, 0), (RPY, 1), (RPY, 2), (ERR, 3)]
+        )
+        error = errorFromMessage(Message.fromPayload(dataFramesOn(frames, self.number)[-1].payload))
+        self.assertEqual(error.code, ReplyCode.SERVICE_NOT_AVAILABLE)
+        self.assertIn("more than 3 messages", error.text)
+        # Answered, they make room again.
+        events = self.peer.deliver(self.peer.frame(MSG, self.number, 4, b"\r\nagain"))
+        self.assertEventTypes(events, MessageReceived)
+
+    def test_refusedMessageIgnoredWhole(self):
+        """
+        Every frame of a refused ``MSG`` is ignored, not only the first.
+        """
+        self.pipeline(3)
+        events = self.peer.deliver(
+            self.peer.frame(MSG, self.number, 3, b"\r\nfirst", more=True),
+            self.peer.frame(MSG, self.number, 3, b"last"),
+            self.peer.frame(MSG, self.number, 4, b"\r\nanother"),
+        )
+        self.assertEqual(events, [])
+
+    def test_unreadRefusalsTerminate(self):
+        """
+        A peer that leaves as many refusals waiting as the limit, all
+        channels together, and sends another ``MSG`` past the limit is
+        not reading them: the session is terminated.
+        """
+        events = self.pipeline(5)
+        self.assertEventTypes(events, MessageReceived, MessageReceived, MessageReceived)
+        other = self.peer.openChannel(3)
+        events = self.peer.deliver(
+            *[self.peer.frame(MSG, other, msgno, b"\r\n") for msgno in range(4)]
+        )
+        self.assertEventTypes(events, MessageReceived, MessageReceived, MessageReceived)
+        events = self.peer.deliver(self.peer.frame(MSG, other, 4, b"\r\n"))
+        self.assertViolated(self.peer, events, "3 refusals of MSGs past the limit of 3")
+
+    def test_sentRefusalsLeaveTheCount(self):
+        """
+        Refusals that have left no longer count: a peer that reads them
+        may go on pipelining past the limit.
+        """
+        events = self.pipeline(6)  # three refusals wait: the session's limit
+        for first in (6, 12, 18):
+            for event in events:
+                self.peer.session.sendReply(self.number, event.msgno, Message(b"ok"))
+            self.assertEqual(len(replies(self.peer.read(), self.number)), 6)
+            events = self.peer.deliver(
+                *[self.peer.frame(MSG, self.number, m, b"\r\n") for m in range(first, first + 6)]
+            )
+            self.assertEventTypes(events, MessageReceived, MessageReceived, MessageReceived)
+
+    def test_frameLevelChannel(self):
+        """
+        On a channel whose application takes frames, a refused ``MSG``'s
+        frames are not delivered either.
+        """
+        events = self.pipeline(3, frames=True)
+        self.assertEventTypes(events, FrameReceived, FrameReceived, FrameReceived)
+        events = self.peer.deliver(
+            self.peer.frame(MSG, 1, 3, b"\r\nx", more=True),
+            self.peer.frame(MSG, 1, 3, b"y"),
+        )
+        self.assertEqual(events, [])
+        for msgno in range(3):
+            self.peer.session.sendReply(1, msgno, Message(b"ok"))
+        self.assertEqual(
+            replies(self.peer.read(), 1), [(RPY, 0), (RPY, 1), (RPY, 2), (ERR, 3)]
+        )
+
+    def test_channelZero(self):
+        """
+        Channel starts count on channel 0 like any ``MSG``: past the limit
+        the peer's ``<start>`` is refused with 421 in its turn.
+        """
+        self.peer = ScriptedPeer(config=self.config)
+        events = self.peer.deliver(
+            *[self.peer.request(Start(n, (ProfileElement(URI),))) for n in (1, 3, 5, 7)]
+        )
+        self.assertEventTypes(events, *[ChannelStartRequested] * 3)
+        for number in (1, 3, 5):
+            self.peer.session.acceptStart(number, URI)
+        self.peer.read()
+        elements = self.peer.channelZeroReplies()
+        self.assertEqual([kind for kind, _ in elements], [RPY, RPY, RPY, ERR])
+        self.assertEqual(elements[-1][1].code, ReplyCode.SERVICE_NOT_AVAILABLE)
+
+    def test_unfinishedAnswers(self):
+        """
+        The limit also bounds the ``ANS`` replies to one of our ``MSG``\\ s
+        begun and not finished, empty ones included, which cost no window:
+        one more terminates the peer.
+        """
+        for frames in (False, True):
+            with self.subTest(frames=frames):
+                self.pipeline(0, frames=frames)
+                msgno = self.peer.session.sendMessage(self.number, b"\r\nlist")
+                self.peer.read()
+                answers = [
+                    self.peer.frame(ANS, self.number, msgno, b"", more=True, ansno=ansno)
+                    for ansno in range(4)
+                ]
+                self.peer.deliver(*answers[:3])
+                events = self.peer.deliver(answers[3])
+                self.assertViolated(self.peer, events, "over 3 unfinished ANS replies to MSG")
+
+    def test_configuration(self):
+        """
+        The limit is 256 by default, and must be positive.
+        """
+        self.assertEqual(SessionConfig().maxOutstandingMessages, 256)
+        self.assertRaises(ValueError, SessionConfig, maxOutstandingMessages=0)
+
+
+class BufferedOctetsTests(SessionTestCase):
+    """
+    ``maxBufferedOctets``: what the session holds for the application, all
+    channels together.
+    """
+
+    config = replace(RFC_WINDOWS, maxMessageSize=8192, maxBufferedOctets=10000)
+
+    def openChannels(self, count):
+        self.peer = ScriptedPeer(config=self.config)
+        return [self.peer.openChannel(number) for number in range(1, 2 * count, 2)]
+
+    def test_partialMessagesAcrossChannels(self):
+        """
+        Messages being assembled on several channels, each well within
+        ``maxMessageSize``, are allowed up to the limit together; one octet
+        more terminates the peer.
+        """
+        first, second, third = self.openChannels(3)
+        events = self.peer.deliver(
+            self.peer.frame(MSG, first, 0, b"a" * 4000, more=True),
+            self.peer.frame(MSG, second, 0, b"b" * 4000, more=True),
+            self.peer.frame(MSG, third, 0, b"c" * 2000, more=True),
+        )
+        self.assertEqual(events, [])
+        events = self.peer.deliver(self.peer.frame(MSG, third, 0, b"c", more=True))
+        self.assertViolated(self.peer, events, "hold 10001 octets")
+
+    def test_pausedChannelsHold(self):
+        """
+        Complete messages a paused channel received count until the
+        application resumes it and so takes them.
+        """
+        first, second, third = self.openChannels(3)
+        for number in (first, second, third):
+            self.peer.session.pauseChannel(number)
+        events = self.peer.deliver(
+            self.peer.frame(MSG, first, 0, b"\r\n" + b"a" * 3998),
+            self.peer.frame(MSG, second, 0, b"\r\n" + b"b" * 3998),
+        )
+        self.assertEventTypes(events, MessageReceived, MessageReceived)
+        # The application takes what the first channel held, then pauses it
+        # again.
+        self.peer.session.resumeChannel(first)
+        self.peer.session.pauseChannel(first)
+        self.peer.read()
+        events = self.peer.deliver(self.peer.frame(MSG, third, 0, b"\r\n" + b"c" * 3998))
+        self.assertEventTypes(events, MessageReceived)
+        events = self.peer.deliver(self.peer.frame(MSG, first, 1, b"\r\n" + b"d" * 3000))
+        self.assertViolated(self.peer, events, "over the 10000-octet limit", [MessageReceived])
+
+    def test_unfinishedAnswers(self):
+        """
+        Unfinished ``ANS`` replies to our ``MSG``\\ s count too.
+        """
+        first, second, third = self.openChannels(3)
+        msgnos = [self.peer.session.sendMessage(n, b"\r\nq") for n in (first, second, third)]
+        self.peer.read()
+        events = self.peer.deliver(
+            self.peer.frame(ANS, first, msgnos[0], b"a" * 4000, more=True, ansno=0),
+            self.peer.frame(ANS, second, msgnos[1], b"b" * 4000, more=True, ansno=0),
+        )
+        self.assertEqual(events, [])
+        events = self.peer.deliver(
+            self.peer.frame(ANS, third, msgnos[2], b"c" * 4000, more=True, ansno=0)
+        )
+        self.assertViolated(self.peer, events, "hold 12000 octets")
+
+    def test_finishedAnswersLeaveTheCount(self):
+        """
+        An answer that is complete is the application's: it no longer
+        counts.
+        """
+        [number] = self.openChannels(1)
+        msgno = self.peer.session.sendMessage(number, b"\r\nq")
+        self.peer.read()
+        for ansno in range(4):
+            events = self.peer.deliver(
+                self.peer.frame(ANS, number, msgno, b"x" * 3000, more=True, ansno=ansno),
+                self.peer.frame(ANS, number, msgno, b"", ansno=ansno),
+            )
+            self.assertEqual(len(events), 1)
+            self.peer.read()
+
+    def test_default(self):
+        """
+        By default the limit is four of the largest thing a channel holds:
+        a message, or a window.
+        """
+        self.assertEqual(SessionConfig().bufferedOctetsLimit, 64 * 1024 * 1024)
+        self.assertEqual(
+            SessionConfig(maxMessageSize=100 * 2**20).bufferedOctetsLimit, 400 * 2**20
+        )
+        self.assertEqual(
+            SessionConfig(maxMessageSize=4096, receiveWindow=8192).bufferedOctetsLimit, 32768
+        )
+        self.assertEqual(SessionConfig(maxBufferedOctets=2**30).bufferedOctetsLimit, 2**30)
+
+    def test_tooSmall(self):
+        """
+        A limit that one message or one window could exceed is refused.
+        """
+        self.assertRaises(ValueError, SessionConfig, maxMessageSize=5000, maxBufferedOctets=4999)
+        self.assertRaises(
+            ValueError, SessionConfig, receiveWindow=8192, maxMessageSize=10, maxBufferedOctets=8000
+        )
+
+
+class EmptyFrameTests(SessionTestCase):
+    """
+    Empty frames cost the peer no window, so they must cost us nothing
+    either.
+    """
+
+    def test_emptyFramesKeepNothing(self):
+        """
+        A message sent as thousands of empty frames before its last is
+        assembled right, and holding it cost next to nothing.
+        """
+        peer = ScriptedPeer()
+        number = peer.openChannel()
+        frames = [peer.frame(MSG, number, 0, b"", more=True) for _ in range(20000)]
+        frames.append(peer.frame(MSG, number, 0, b"\r\nhello"))
+        tracemalloc.start()
+        try:
+            events = peer.deliver(*frames[:-1])
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertEqual(events, [])
+        self.assertLess(held, 16 * 1024)
+        [received] = peer.deliver(frames[-1])
+        self.assertEqual(received.message.body, b"hello")
+
+
+class XMLSizeTests(SessionTestCase):
+    """
+    ``maxXMLSize`` bounds each channel-0 message.
+    """
+
+    config = replace(RFC_WINDOWS, maxXMLSize=2000)
+
+    def paddedStart(self, size):
+        """
+        A channel-0 ``MSG`` carrying a ``<start>`` padded with white space
+        to ``size`` octets of payload.
+        """
+        self.peer = ScriptedPeer(config=self.config)
+        payload = managementPayload(Start(1, (ProfileElement(URI),)))
+        return self.peer.frame(MSG, 0, 1, payload + b" " * (size - len(payload)))
+
+    def test_atTheLimit(self):
+        """
+        A channel-0 ``MSG`` of exactly ``maxXMLSize`` octets is parsed.
+        """
+        frame = self.paddedStart(2000)
+        self.assertEventTypes(self.peer.deliver(frame), ChannelStartRequested)
+
+    def test_pastTheLimitRefused(self):
+        """
+        A larger channel-0 ``MSG`` is discarded and refused with 554; the
+        session goes on.
+        """
+        frame = self.paddedStart(2001)
+        self.assertEventTypes(self.peer.deliver(frame), MessageDiscarded)
+        self.peer.read()
+        [(kind, error)] = self.peer.channelZeroReplies()
+        self.assertEqual((kind, error.code), (ERR, ReplyCode.TRANSACTION_FAILED))
+        self.assertIn("limit of 2000", error.text)
+        again = self.peer.request(Start(3, (ProfileElement(URI),)))
+        self.assertEventTypes(self.peer.deliver(again), ChannelStartRequested)
+
+    def test_largeReplyTerminates(self):
+        """
+        A channel-0 reply over the limit (a greeting listing thousands of
+        profiles) cannot be refused: the session is terminated.
+        """
+        peer = ScriptedPeer(config=self.config, greet=False)
+        greeting = Greeting(tuple(f"urn:profile:{i}" for i in range(80)))
+        events = peer.deliver(peer.management(RPY, 0, greeting))
+        self.assertViolated(peer, events, "exceeds the XML size limit")
+
+
+class HeaderLengthTests(SessionTestCase):
+    """
+    ``maxHeaderLength`` reaches the session's frame decoder.
+    """
+
+    def test_configured(self):
+        config = replace(RFC_WINDOWS, maxHeaderLength=24)
+        peer = ScriptedPeer(config=config)
+        number = peer.openChannel()
+        atLimit = b"MSG %d 1234567890 . 0 4\r\n\r\nhiEND\r\n" % number
+        self.assertEqual(atLimit.index(b"\n") + 1, 24)
+        self.assertEventTypes(peer.deliver(atLimit), MessageReceived)
+        events = peer.deliver(b"MSG %d 1234567891 . 4 10\r\n\r\nhi 8 moreEND\r\n" % number)
+        self.assertViolated(peer, events, "longer than 24 octets")
+
+
+class SASLMessageSizeTests(SynchronousTestCase):
+    """
+    The SASL mechanisms that parse structured messages cap their size
+    before parsing (the ``<blob>`` around them is capped at 16 KiB too).
+    """
+
+    cases = [
+        ("DIGEST-MD5", digestmd5.MAX_MESSAGE, lambda: DigestMD5Server("realm")),
+        ("OTP", otp.MAX_MESSAGE, OTPServer),
+        ("SCRAM", scram.MAX_MESSAGE, SCRAMServer),
+    ]
+
+    def respond(self, server, size):
+        if server.serverFirst:
+            server.start(None)
+        return self.assertRaises(SASLError, server.respond, b"x" * size)
+
+    def test_otpSequence(self):
+        """
+        Our OTP client answers a sequence number up to its limit, and
+        refuses one past it (each costs a hash) without hashing.
+        """
+        client = OTPClient("user", "pass phrase", maxSequence=100)
+        client.initialResponse()
+        self.assertTrue(client.challenge(b"otp-md5 100 ke1234 ext"))
+        for sequence in (b"101", b"9" * 5000):
+            client = OTPClient("user", "pass phrase", maxSequence=100)
+            client.initialResponse()
+            error = self.assertRaises(
+                SASLError, client.challenge, b"otp-md5 %s ke1234 ext" % sequence
+            )
+            self.assertIn("over our limit of 100", error.text)
+        client = OTPClient("user", "pass phrase")
+        client.initialResponse()
+        past = b"otp-md5 %d ke1234 ext" % (otp.MAX_SEQUENCE + 1)
+        self.assertRaises(SASLError, client.challenge, past)
+
+    def test_atAndPastTheLimit(self):
+        for name, limit, server in self.cases:
+            with self.subTest(mechanism=name):
+                # At the limit the message is parsed (and is no valid one).
+                self.assertNotIn("limited to", self.respond(server(), limit).text)
+                error = self.respond(server(), limit + 1)
+                self.assertEqual(error.code, ReplyCode.PARAMETER_SYNTAX_ERROR)
+                self.assertIn(f"limited to {limit} octets", error.text)
+
+
+# -- The Twisted layer -----------------------------------------------------------
+
+
+class DeferringProfile(Profile):
+    """
+    Answers each message only when the test fires its ``Deferred``.
+    """
+
+    def __init__(self):
+        self.pending = []
+
+    def messageReceived(self, message):
+        reply = defer.Deferred()
+        self.pending.append((message.body, reply))
+        return reply
+
+
+class DeferringFactory(ProfileFactory):
+    uri = "urn:test:deferring"
+
+    def __init__(self, pause=False):
+        self.profiles = []
+        self.pause = pause
+
+    def buildProfile(self, channel, start):
+        profile = DeferringProfile()
+        profile.channel = channel
+        if self.pause:
+            channel.pauseProducing()
+        self.profiles.append(profile)
+        return profile
+
+
+class TwistedLimitTests(SynchronousTestCase):
+    def connect(self, factory, **kwargs):
+        self.client, self.server, self.pump = connectedSessions([factory], **kwargs)
+        self.pump.flush()
+        opening = self.client.openChannel(factory.uri)
+        self.pump.flush()
+        return self.successResultOf(opening)
+
+    def test_pipelinedPastTheLimit(self):
+        """
+        A client pipelining more requests than the server's limit gets
+        ``BEEPError`` 421 for the extra one, after the replies to the
+        others, and the session goes on.
+        """
+        factory = DeferringFactory()
+        channel = self.connect(factory, config=SessionConfig(maxOutstandingMessages=2))
+        results = [channel.sendMessage(b"m%d" % i) for i in range(3)]
+        self.pump.flush()
+        [profile] = factory.profiles
+        self.assertEqual([body for body, _ in profile.pending], [b"m0", b"m1"])
+        self.assertNoResult(results[2])
+        for body, reply in profile.pending:
+            reply.callback(Message(b"ok:" + body))
+        self.pump.flush()
+        self.assertEqual([self.successResultOf(r).body for r in results[:2]], [b"ok:m0", b"ok:m1"])
+        self.assertEqual(self.failureResultOf(results[2], BEEPError).value.code, 421)
+        again = channel.sendMessage(b"again")
+        self.pump.flush()
+        profile.pending[-1][1].callback(Message(b"done"))
+        self.pump.flush()
+        self.assertEqual(self.successResultOf(again).body, b"done")
+
+    def test_bufferedOctetsTerminateWithLogLine(self):
+        """
+        A peer past ``maxBufferedOctets`` is disconnected, and the log says
+        why; its pending requests fail.
+        """
+        observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        factory = DeferringFactory(pause=True)
+        config = SessionConfig(
+            receiveWindow=4096, maxFrameSize=4096, maxMessageSize=4096, maxBufferedOctets=8192
+        )
+        self.client, self.server, self.pump = connectedSessions([factory], config=config)
+        self.pump.flush()
+        channels = [self.client.openChannel(factory.uri) for _ in range(3)]
+        self.pump.flush()
+        sent = [self.successResultOf(c).sendMessage(b"x" * 3500) for c in channels]
+        self.pump.flush()
+        for result in sent:
+            self.failureResultOf(result)
+        logged = [e for e in observer if "Terminating" in e.get("log_format", "")]
+        self.assertEqual(len(logged), 1)
+        self.assertIn("over the 8192-octet limit", str(logged[0]["error"]))
+
+    def test_pauseInBuildProfile(self):
+        """
+        A profile factory can pause its channel before it opens: nothing
+        reaches the profile, and the peer is held to one window, until the
+        profile resumes it.
+        """
+        factory = DeferringFactory(pause=True)
+        channel = self.connect(factory, config=replace(RFC_WINDOWS, maxMessageSize=100000))
+        [profile] = factory.profiles
+        sent = [channel.sendMessage(b"small"), channel.sendMessage(b"B" * 20000)]
+        self.pump.flush()
+        self.assertEqual(profile.pending, [])
+        core = self.server._session._channels[channel.number]
+        self.assertLessEqual(core.receiveSeqno, RFC_WINDOWS.receiveWindow)
+        profile.channel.resumeProducing()
+        self.pump.flush()
+        self.assertEqual([len(body) for body, _ in profile.pending], [5, 20000])
+        for _, reply in profile.pending:
+            reply.callback(Message(b"ok"))
+        self.pump.flush()
+        for reply in sent:
+            self.assertEqual(self.successResultOf(reply).body, b"ok")
+
+
+class MaxConnectionsTests(SynchronousTestCase):
+    """
+    ``BEEPServerFactory(maxConnections=...)``: past it, a connection gets
+    ``<error code='421'>`` in place of a greeting and is closed.
+    """
+
+    def setUp(self):
+        self.observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        # Clocks of their own: no timer of theirs is left on the reactor.
+        self.serverFactory = BEEPServerFactory(
+            [DeferringFactory()], maxConnections=2, clock=task.Clock()
+        )
+        self.clientFactory = BEEPClientFactory(clock=task.Clock())
+
+    def connect(self):
+        """
+        One more connection to the same server factory.
+
+        :return: ``(client, server, pump)``.
+        """
+        return iosim.connectedServerAndClient(
+            lambda: self.serverFactory.buildProtocol(None),
+            lambda: self.clientFactory.buildProtocol(None),
+        )
+
+    def test_pastTheLimit(self):
+        """
+        The connection past the limit is refused with 421 and closed; the
+        others are served.
+        """
+        served = [self.connect() for _ in range(2)]
+        client, server, pump = self.connect()
+        error = self.failureResultOf(client.whenGreeted(), BEEPError).value
+        self.assertEqual(error.code, ReplyCode.SERVICE_NOT_AVAILABLE)
+        self.assertIn("limit of 2 sessions", error.text)
+        self.assertTrue(server.transport.disconnecting)
+        for client, _, _ in served:
+            self.successResultOf(client.whenGreeted())
+        self.assertEqual(self.serverFactory.connections, 2)
+        logged = [e for e in self.observer if "Refusing" in e.get("log_format", "")]
+        self.assertEqual(len(logged), 1)
+
+    def test_refusedSessionTakesNoInput(self):
+        """
+        Whatever the refused peer sends after the ``<error>`` is ignored:
+        there is no session.
+        """
+        [self.connect() for _ in range(2)]
+        client, server, pump = self.connect()
+        self.assertEqual(server._session.receiveData(b"garbage that is no frame\r\n"), [])
+
+    def test_endedSessionsMakeRoom(self):
+        """
+        Once a session ends, the next connection is served.
+        """
+        first, _ = [self.connect() for _ in range(2)]
+        client, server, pump = first
+        client.transport.loseConnection()
+        pump.flush()
+        self.assertEqual(self.serverFactory.connections, 1)
+        client, _, _ = self.connect()
+        self.successResultOf(client.whenGreeted())
+        self.assertEqual(self.serverFactory.connections, 2)
+
+    def test_noLimit(self):
+        """
+        By default there is no limit; the factory still counts.
+        """
+        self.serverFactory = BEEPServerFactory([DeferringFactory()], clock=task.Clock())
+        for _ in range(5):
+            client, _, _ = self.connect()
+            self.successResultOf(client.whenGreeted())
+        self.assertEqual(self.serverFactory.connections, 5)
+        self.assertRaises(ValueError, BEEPServerFactory, maxConnections=0)
+        self.assertRaises(ValueError, BEEPClientFactory, maxConnections=1)
+
+
+class MaxConnectionsTCPTests(TestCase):
+    """
+    ``maxConnections`` over real loopback TCP, through ``connectBEEP``.
+    """
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def setUp(self):
+        self.factory = BEEPServerFactory([DeferringFactory()], maxConnections=1)
+        self.served = []
+        build = self.factory.buildProtocol
+
+        def buildProtocol(addr):
+            protocol = build(addr)
+            self.served.append(protocol)
+            return protocol
+
+        self.factory.buildProtocol = buildProtocol
+        endpoint = endpoints.TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+        self.port = yield endpoint.listen(self.factory)
+        self.addCleanup(self.port.stopListening)
+
+    def connect(self):
+        address = self.port.getHost()
+        return connectBEEP(endpoints.TCP4ClientEndpoint(reactor, address.host, address.port))
+
+    @defer.inlineCallbacks
+    def test_refusedThenServed(self):
+        """
+        A second client is refused with 421 while the first is served; once
+        the first has released its session, a third is served.
+        """
+        first = yield self.connect()
+        error = yield self.assertFailure(self.connect(), BEEPError)
+        self.assertEqual(error.code, ReplyCode.SERVICE_NOT_AVAILABLE)
+        yield self.served[1].notifyClose()
+        self.assertEqual(self.factory.connections, 1)
+        yield first.close()
+        yield self.served[0].notifyClose()
+        self.assertEqual(self.factory.connections, 0)
+        third = yield self.connect()
+        self.assertEqual(self.factory.connections, 1)
+        yield third.close()
+        yield self.served[2].notifyClose()
+
+
+class OptionTests(SynchronousTestCase):
+    """
+    The new limits as ``twistd beep`` options.
+    """
+
+    def test_reachTheirTargets(self):
+        options = parse(
+            "--max-outstanding-messages", "7",
+            "--max-buffered-octets", "128M",
+            "--max-connections", "2",
+        )  # fmt: skip
+        factory = makeService(options, MemoryReactorClock()).services[0].factory
+        self.assertEqual(factory.config.maxOutstandingMessages, 7)
+        self.assertEqual(factory.config.bufferedOctetsLimit, 128 * 2**20)
+        self.assertEqual(factory.maxConnections, 2)
+
+    def test_defaults(self):
+        factory = makeService(parse(), MemoryReactorClock()).services[0].factory
+        self.assertEqual(factory.config.maxOutstandingMessages, 256)
+        self.assertIsNone(factory.config.maxBufferedOctets)
+        self.assertIsNone(factory.maxConnections)
+
+    def test_refused(self):
+        """
+        A buffer smaller than one message, or no connection at all, is a
+        usage error.
+        """
+        self.assertRaises(UsageError, parse, "--max-buffered-octets", "1M")
+        self.assertRaises(UsageError, parse, "--max-connections", "0")
+        self.assertRaises(UsageError, parse, "--max-outstanding-messages", "0")
