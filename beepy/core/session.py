@@ -275,6 +275,12 @@ class Session:
         # change of window, a resume or a shrinking reply backlog can make
         # one due, so the others need no look.
         self._windowChanges = set()
+        # Channels due a SEQ that would take held and granted octets past
+        # maxBufferedOctets: looked at again on each dataToSend.
+        self._starved = set()
+        # Credit granted past that limit, lest the peer stall (see
+        # _relieveStarvation), until held and granted fit it again.
+        self._overdraft = 0
         self._ownStarts = {}  # number -> channel options, for our starts awaiting an answer
         self._announcements = False  # a start reply left during this dataToSend
         # Channels closed lately, whose SEQs may still be on the way.
@@ -942,19 +948,91 @@ class Session:
     # -- Internals: sending ----------------------------------------------
 
     def _sendSeqs(self):
+        """
+        Grant the credit that is due, as far as ``maxBufferedOctets``
+        allows: what we hold for the application plus what the peer may
+        still send must fit it, so a peer is held back by its windows
+        rather than terminated for using them.  The sum is a pass over the
+        channels, so it is made only when a ``SEQ`` is due, at most once
+        per half window per channel (and on each call while one starves).
+        """
         if self._tls.held:
             return
-        if not self._windowChanges:
+        if not (self._windowChanges or self._starved):
             return
-        numbers, self._windowChanges = self._windowChanges, set()
+        # Starved channels first: they have waited longest.
+        numbers = list(self._starved)
+        numbers += [number for number in self._windowChanges if number not in self._starved]
+        self._windowChanges, self._starved = set(), set()
+        budget = None
         for number in numbers:
             channel = self._channels.get(number)
             window = channel.windowUpdate() if channel is not None else None
-            if window is not None:
-                channel.advertised(window)
-                if window > self._decoder.maxPayload:
-                    self._decoder.maxPayload = window
-                self._out.append(encodeFrame(SeqFrame(channel.number, channel.receiveSeqno, window)))
+            if window is None:
+                continue
+            gain = window - channel.receiveRoom()
+            if budget is None:
+                budget = self._creditBudget()
+            if number == 0:
+                # Channel 0 carries starts and closes, bounded by
+                # maxXMLSize: withholding it could stall the session.
+                self._overdraft += max(0, gain - max(0, budget))
+            elif gain > budget:
+                self._starved.add(number)
+                continue
+            budget -= gain
+            self._grant(channel, window)
+        if self._starved:
+            self._relieveStarvation()
+
+    def _creditBudget(self):
+        """
+        Octets of new credit that ``maxBufferedOctets`` still admits.
+        """
+        budget = self._heldLimit - self._heldOctets()[0]
+        budget -= sum(channel.receiveRoom() for channel in self._channels.values())
+        if budget >= 0:
+            # All the peer may send now fits the limit: past overdrafts are
+            # spent or delivered.
+            self._overdraft = 0
+        return budget
+
+    def _relieveStarvation(self):
+        """
+        Starved channels wait for held octets to drop, which only a message
+        that completes (or an application that consumes) does.  If the peer
+        has no room left on any channel where it has begun a message, none
+        can complete: grant one window past the limit to a starved channel
+        where the peer has begun a message, the largest (it frees the most),
+        or else where we await a reply, so that either side's messages get
+        through.  The overdraft is one window at a time, and held octets
+        past the limit stay within one channel's messages.
+        """
+        channels = self._channels.values()
+        if any(c.lastIntermediate is not None and c.receiveRoom() for c in channels):
+            return
+        candidates = [
+            self._channels[number]
+            for number in self._starved
+            if not self._channels[number].paused
+            and (self._channels[number].lastIntermediate is not None or self._channels[number].outstanding)
+        ]
+        if not candidates:
+            return
+        channel = max(
+            candidates,
+            key=lambda c: (c.lastIntermediate is not None, c.partial.size if c.partial else 0, -c.number),
+        )
+        window = channel.windowUpdate()
+        self._starved.discard(channel.number)
+        self._overdraft += window - channel.receiveRoom()
+        self._grant(channel, window)
+
+    def _grant(self, channel, window):
+        channel.advertised(window)
+        if window > self._decoder.maxPayload:
+            self._decoder.maxPayload = window
+        self._out.append(encodeFrame(SeqFrame(channel.number, channel.receiveSeqno, window)))
 
     def _sendFrame(self, channel):
         """
@@ -1230,24 +1308,43 @@ class Session:
                 f"on channel {frame.channel}"
             )
 
-    def _checkHeldOctets(self):
+    def _heldOctets(self):
         """
-        Terminate a peer that made us hold more than ``maxBufferedOctets``
-        for the application.  Checked once per read, not per frame: a read
-        is bounded, and the sum costs a pass over the channels.
+        :return: ``(held, doubled)``: the octets of the peer's held for the
+            application (unfinished messages and answers, what paused
+            channels have not consumed), and how many of them may be
+            counted twice: what a paused channel received may still be in
+            its unfinished message, which errs on the safe side for credit,
+            but must not terminate a peer.
         """
         held = self._answerOctets
+        doubled = 0
         for channel in self._channels.values():
             partial = channel.partial
             if partial is not None and partial.pieces is not None:
                 held += partial.size
-            # What a paused channel received may still be in ``partial``:
-            # counted twice at worst, which errs on the safe side.
+                if channel.unconsumed:
+                    doubled += min(partial.size, channel.unconsumed)
             held += channel.unconsumed
-        if held > self._heldLimit:
+        return held, doubled
+
+    def _checkHeldOctets(self):
+        """
+        Terminate a peer that made us hold more than ``maxBufferedOctets``
+        for the application beyond what we granted: the implicit first
+        window of each channel (RFC 3081 section 3.1.1), which cannot be
+        withheld, and any overdraft that kept the peer from stalling.
+        Within its windows a peer cannot get there, since _sendSeqs grants
+        only what fits.  Checked once per read, not per frame: a read is
+        bounded, and the sum costs a pass over the channels.
+        """
+        held, doubled = self._heldOctets()
+        limit = self._heldLimit + DEFAULT_WINDOW * len(self._channels) + self._overdraft
+        if held - doubled > limit:
             raise RemoteProtocolError(
-                f"the peer made us hold {held} octets for the application, over the "
-                f"{self._heldLimit}-octet limit"
+                f"the peer made us hold {held - doubled} octets for the application, over the "
+                f"{self._heldLimit}-octet limit and the {limit - self._heldLimit} octets "
+                f"of credit granted past it"
             )
 
     def _assemble(self, channel, frame):

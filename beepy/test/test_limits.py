@@ -30,7 +30,7 @@ from beepy.core.events import (
     MessageDiscarded,
     MessageReceived,
 )
-from beepy.core.frames import FrameType
+from beepy.core.frames import FrameType, SeqFrame
 from beepy.core.management import Greeting, ProfileElement, Start, errorFromMessage
 from beepy.core.sasl import digestmd5, otp, scram
 from beepy.core.sasl.base import SASLError
@@ -46,6 +46,7 @@ from beepy.test.test_session import (
     SessionTestCase,
     dataFramesOn,
     managementPayload,
+    seqFramesOn,
 )
 from beepy.test.test_tap import parse
 from beepy.testing.loopback import connectedSessions
@@ -229,70 +230,116 @@ class OutstandingMessagesTests(SessionTestCase):
 class BufferedOctetsTests(SessionTestCase):
     """
     ``maxBufferedOctets``: what the session holds for the application, all
-    channels together.
+    channels together, plus the credit the peer has not used yet.  Near it
+    the session holds credit back; only a peer that overruns the windows it
+    was granted is terminated.
     """
 
-    config = replace(RFC_WINDOWS, maxMessageSize=8192, maxBufferedOctets=10000)
+    # Two channels and channel 0 start with 12288 octets of credit that
+    # cannot be withheld, so 4096 more may be granted.
+    config = replace(RFC_WINDOWS, maxMessageSize=16384, maxBufferedOctets=16384)
 
     def openChannels(self, count):
         self.peer = ScriptedPeer(config=self.config)
         return [self.peer.openChannel(number) for number in range(1, 2 * count, 2)]
 
-    def test_partialMessagesAcrossChannels(self):
+    def fillCredit(self, frameType=MSG):
         """
-        Messages being assembled on several channels, each well within
-        ``maxMessageSize``, are allowed up to the limit together; one octet
-        more terminates the peer.
+        Begin a 4000-octet message (or answer) on each of two channels: the
+        first gets its ``SEQ``, the second, which would take the session
+        past the limit, does not.
+
+        :return: the channel numbers, and the frames the session sent.
         """
-        first, second, third = self.openChannels(3)
+        first, second = self.openChannels(2)
+        msgnos, ansno = (0, 0), None
+        if frameType is ANS:
+            msgnos = [self.peer.session.sendMessage(n, b"\r\nq") for n in (first, second)]
+            self.peer.read()
+            ansno = 0
         events = self.peer.deliver(
-            self.peer.frame(MSG, first, 0, b"a" * 4000, more=True),
-            self.peer.frame(MSG, second, 0, b"b" * 4000, more=True),
-            self.peer.frame(MSG, third, 0, b"c" * 2000, more=True),
+            self.peer.frame(frameType, first, msgnos[0], b"a" * 4000, more=True, ansno=ansno)
         )
         self.assertEqual(events, [])
-        events = self.peer.deliver(self.peer.frame(MSG, third, 0, b"c", more=True))
-        self.assertViolated(self.peer, events, "hold 10001 octets")
-
-    def test_pausedChannelsHold(self):
-        """
-        Complete messages a paused channel received count until the
-        application resumes it and so takes them.
-        """
-        first, second, third = self.openChannels(3)
-        for number in (first, second, third):
-            self.peer.session.pauseChannel(number)
+        self.assertEqual(seqFramesOn(self.peer.read(), first), [SeqFrame(first, 4000, 4096)])
         events = self.peer.deliver(
-            self.peer.frame(MSG, first, 0, b"\r\n" + b"a" * 3998),
-            self.peer.frame(MSG, second, 0, b"\r\n" + b"b" * 3998),
+            self.peer.frame(frameType, second, msgnos[1], b"b" * 4000, more=True, ansno=ansno)
         )
-        self.assertEventTypes(events, MessageReceived, MessageReceived)
-        # The application takes what the first channel held, then pauses it
-        # again.
-        self.peer.session.resumeChannel(first)
-        self.peer.session.pauseChannel(first)
-        self.peer.read()
-        events = self.peer.deliver(self.peer.frame(MSG, third, 0, b"\r\n" + b"c" * 3998))
-        self.assertEventTypes(events, MessageReceived)
-        events = self.peer.deliver(self.peer.frame(MSG, first, 1, b"\r\n" + b"d" * 3000))
-        self.assertViolated(self.peer, events, "over the 10000-octet limit", [MessageReceived])
+        self.assertEqual(events, [])
+        frames = self.peer.read()
+        self.assertEqual(seqFramesOn(frames, second), [])
+        return first, second
+
+    def test_creditHeldBackAtTheLimit(self):
+        """
+        Messages being assembled on several channels, each within its
+        window and ``maxMessageSize``, are not a violation: the channel
+        whose credit would take the session past the limit gets no ``SEQ``.
+        """
+        self.fillCredit()
 
     def test_unfinishedAnswers(self):
         """
         Unfinished ``ANS`` replies to our ``MSG``\\ s count too.
         """
-        first, second, third = self.openChannels(3)
-        msgnos = [self.peer.session.sendMessage(n, b"\r\nq") for n in (first, second, third)]
-        self.peer.read()
+        self.fillCredit(ANS)
+
+    def test_overrunOfHeldBackCreditTerminates(self):
+        """
+        A peer that sends past the window it was granted, on a channel
+        whose credit was held back, is terminated.
+        """
+        first, second = self.fillCredit()
+        events = self.peer.deliver(self.peer.frame(MSG, second, 0, b"b" * 97, more=True, seqno=4000))
+        self.assertViolated(self.peer, events, "overruns the window: 97 octets with room for 96")
+
+    def test_heldBackCreditFollowsACompletedMessage(self):
+        """
+        A message that completes is the application's: the credit held
+        back on another channel is granted.
+        """
+        first, second = self.fillCredit()
+        events = self.peer.deliver(self.peer.frame(MSG, first, 0, b"", seqno=4000))
+        self.assertEventTypes(events, MessageReceived)
+        self.assertEqual(seqFramesOn(self.peer.read(), second), [SeqFrame(second, 4000, 4096)])
+
+    def test_heldBackCreditFollowsTheApplication(self):
+        """
+        What a paused channel holds keeps credit back on the others until
+        the application resumes it, having consumed it.
+        """
+        first, second = self.openChannels(2)
+        self.peer.session.pauseChannel(first)
         events = self.peer.deliver(
-            self.peer.frame(ANS, first, msgnos[0], b"a" * 4000, more=True, ansno=0),
-            self.peer.frame(ANS, second, msgnos[1], b"b" * 4000, more=True, ansno=0),
+            self.peer.frame(MSG, first, 0, b"\r\n" + b"a" * 3998),
+            self.peer.frame(MSG, second, 0, b"b" * 4000, more=True),
         )
-        self.assertEqual(events, [])
+        self.assertEventTypes(events, MessageReceived)
+        self.assertEqual(seqFramesOn(self.peer.read(), second), [SeqFrame(second, 4000, 4096)])
+        self.peer.deliver(self.peer.frame(MSG, second, 0, b"b" * 4000, more=True, seqno=4000))
+        self.assertEqual(seqFramesOn(self.peer.read(), second), [])
+        self.peer.session.resumeChannel(first)
+        self.assertEqual(seqFramesOn(self.peer.read(), second), [SeqFrame(second, 8000, 4096)])
+
+    def test_stalledPeerGetsAWindowPastTheLimit(self):
+        """
+        If the peer has no room left on any channel where it has begun a
+        message, none of them could ever complete: the largest gets one
+        window past the limit, so that it can.
+        """
+        first, second = self.fillCredit()
+        self.peer.deliver(
+            self.peer.frame(MSG, first, 0, b"a" * 4096, more=True, seqno=4000),
+            self.peer.frame(MSG, second, 0, b"b" * 96, more=True, seqno=4000),
+        )
+        frames = self.peer.read()
+        self.assertEqual(seqFramesOn(frames, first), [SeqFrame(first, 8096, 4096)])
+        self.assertEqual(seqFramesOn(frames, second), [])
         events = self.peer.deliver(
-            self.peer.frame(ANS, third, msgnos[2], b"c" * 4000, more=True, ansno=0)
+            self.peer.frame(MSG, first, 0, b"a" * 4096, seqno=8096),
+            self.peer.frame(MSG, second, 0, b"", seqno=4096),
         )
-        self.assertViolated(self.peer, events, "hold 12000 octets")
+        self.assertEventTypes(events, MessageReceived, MessageReceived)
 
     def test_finishedAnswersLeaveTheCount(self):
         """
@@ -505,6 +552,22 @@ class DeferringFactory(ProfileFactory):
         return profile
 
 
+class SizeProfile(Profile):
+    """
+    Answers each message with the size of its body.
+    """
+
+    def messageReceived(self, message):
+        return Message(b"%d" % len(message.body))
+
+
+class SizeFactory(ProfileFactory):
+    uri = "urn:test:size"
+
+    def buildProfile(self, channel, start):
+        return SizeProfile()
+
+
 class TwistedLimitTests(SynchronousTestCase):
     def connect(self, factory, **kwargs):
         self.client, self.server, self.pump = connectedSessions([factory], **kwargs)
@@ -537,12 +600,12 @@ class TwistedLimitTests(SynchronousTestCase):
         self.pump.flush()
         self.assertEqual(self.successResultOf(again).body, b"done")
 
-    def test_bufferedOctetsTerminateWithLogLine(self):
+    def test_bufferedOctetsHoldThePeerBack(self):
         """
-        A peer past ``maxBufferedOctets`` is disconnected, and the log says
-        why; its pending requests fail.
+        Paused channels holding more than ``maxBufferedOctets`` within the
+        first windows (which cannot be withheld) end no session: the
+        requests are answered once the profiles resume.
         """
-        observer = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
         factory = DeferringFactory(pause=True)
         config = SessionConfig(
             receiveWindow=4096, maxFrameSize=4096, maxMessageSize=4096, maxBufferedOctets=8192
@@ -553,11 +616,35 @@ class TwistedLimitTests(SynchronousTestCase):
         self.pump.flush()
         sent = [self.successResultOf(c).sendMessage(b"x" * 3500) for c in channels]
         self.pump.flush()
-        for result in sent:
-            self.failureResultOf(result)
-        logged = [e for e in observer if "Terminating" in e.get("log_format", "")]
-        self.assertEqual(len(logged), 1)
-        self.assertIn("over the 8192-octet limit", str(logged[0]["error"]))
+        for profile in factory.profiles:
+            self.assertEqual(profile.pending, [])
+            profile.channel.resumeProducing()
+        self.pump.flush()
+        for profile in factory.profiles:
+            [(body, reply)] = profile.pending
+            reply.callback(Message(b"%d" % len(body)))
+        self.pump.flush()
+        self.assertEqual([self.successResultOf(r).body for r in sent], [b"3500"] * 3)
+
+    def test_maxSizeMessagesOnManyChannels(self):
+        """
+        Messages of ``maxMessageSize`` on eight channels at once, every
+        frame within its window, together past the default
+        ``maxBufferedOctets`` (four such messages): the server holds
+        credit back until messages complete, and all are answered.
+        (The defaults' proportions, 16 MiB messages on 1 MiB windows,
+        scaled down.)
+        """
+        factory = SizeFactory()
+        config = SessionConfig(receiveWindow=4096, maxFrameSize=4096, maxMessageSize=16384)
+        self.assertEqual(config.bufferedOctetsLimit, 65536)
+        self.client, self.server, self.pump = connectedSessions([factory], config=config)
+        self.pump.flush()
+        openings = [self.client.openChannel(factory.uri) for _ in range(8)]
+        self.pump.flush()
+        results = [self.successResultOf(o).sendMessage(b"x" * 16000) for o in openings]
+        self.pump.flush()
+        self.assertEqual([self.successResultOf(r).body for r in results], [b"16000"] * 8)
 
     def test_pauseInBuildProfile(self):
         """
