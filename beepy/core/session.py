@@ -26,6 +26,7 @@ from beepy.core.channel import (
 )
 from beepy.core.codec import (
     DEFAULT_MAX_HEADER_LENGTH,
+    LONGEST_HEADER,
     TRAILER,
     FrameDecoder,
     encodeFrame,
@@ -77,6 +78,21 @@ class Role(enum.Enum):
 
     INITIATOR = 1
     LISTENER = 0
+
+
+REFUSAL_BACKLOG = 16
+"""
+How many times ``maxOutstandingMessages`` refusals (``ERR`` 421) may wait
+for their turn in a session before a peer that keeps pipelining is
+terminated.
+"""
+
+HELD_EVENT_COST = 256
+"""
+Octets a held event (a message or frame waiting for a paused channel's
+application) is counted as against ``maxBufferedOctets``, whatever its
+payload: about what its objects take.
+"""
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,11 @@ class SessionConfig:
             raise ValueError("streamBuffer must be at least 2 octets")
         if self.maxOutstandingMessages < 1:
             raise ValueError("maxOutstandingMessages must be positive")
+        if self.maxHeaderLength < LONGEST_HEADER:
+            # Else a peer whose headers are all legal could be terminated.
+            raise ValueError(
+                f"maxHeaderLength must be at least {LONGEST_HEADER} octets, the longest legal header"
+            )
         if self.maxBufferedOctets is not None and self.maxBufferedOctets < max(
             self.maxMessageSize, self.receiveWindow
         ):
@@ -514,7 +535,7 @@ class Session:
         """
         channel = self._channel(number)
         channel.paused = False
-        channel.unconsumed = 0
+        channel.unconsumed = channel.heldEvents = 0
         self._windowChanges.add(number)
 
     # -- Messages --------------------------------------------------------
@@ -1152,6 +1173,8 @@ class Session:
         self._windowChanges.add(channel.number)
         if channel.paused:
             channel.unconsumed += size
+            if channel.frameLevel or not frame.more:
+                channel.heldEvents += 1
         continuation = channel.lastIntermediate is not None
         channel.lastIntermediate = (frame.type, frame.msgno) if frame.more else None
         if channel.frameLevel:
@@ -1197,13 +1220,16 @@ class Session:
         limit = self.config.maxOutstandingMessages
         if len(channel.replies) <= limit:
             return True
-        # Each refusal costs bookkeeping until it leaves, which only a peer
-        # that reads lets it do: their number is bounded for the session,
-        # not per channel, lest maxChannels multiply it.
-        if self._refusals >= limit:
+        # Each refusal costs bookkeeping until it leaves, in its turn behind
+        # the replies the application still owes (RFC 3080 section 2.6.1).
+        # A peer may pipeline past the limit while those are slow, so the
+        # refusals get room for REFUSAL_BACKLOG times the limit; past that
+        # the peer pipelines without end.  Bounded for the session, not per
+        # channel, lest maxChannels multiply it.
+        if self._refusals >= limit * REFUSAL_BACKLOG:
             raise RemoteProtocolError(
-                f"{self._refusals} refusals of MSGs past the limit of {limit} await "
-                f"their turn, and the peer sends more"
+                f"{self._refusals} refusals of MSGs past the limit of {limit} wait "
+                f"behind earlier replies, and the peer sends more"
             )
         self._refusals += 1
         error = BEEPError(
@@ -1242,8 +1268,10 @@ class Session:
             if partial is not None and partial.pieces is not None:
                 held += partial.size
             # What a paused channel received may still be in ``partial``:
-            # counted twice at worst, which errs on the safe side.
-            held += channel.unconsumed
+            # counted twice at worst, which errs on the safe side.  Each
+            # event it holds costs its objects too, however few its octets:
+            # empty frames are free to the peer, not to us.
+            held += channel.unconsumed + channel.heldEvents * HELD_EVENT_COST
         if held > self._heldLimit:
             raise RemoteProtocolError(
                 f"the peer made us hold {held} octets for the application, over the "
