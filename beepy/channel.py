@@ -51,12 +51,13 @@ def closeChannels(channels):
 
 
 class _PendingReply:
-    __slots__ = ("deferred", "answerReceived", "answers")
+    __slots__ = ("deferred", "answerReceived", "answers", "collected")
 
     def __init__(self, answerReceived):
         self.deferred = defer.Deferred()
         self.answerReceived = answerReceived
         self.answers = []
+        self.collected = 0  # octets of the answers in ``answers``
 
 
 @implementer(IPushProducer)
@@ -308,14 +309,35 @@ class Channel:
         pending = self._pending.get(msgno)
         if pending is None:
             return
-        if pending.answerReceived is None:
-            pending.answers.append(message)
-        else:
+        if pending.answerReceived is not None:
             pending.answerReceived(message)
+        elif not pending.deferred.called:
+            self._collect(pending, message)
+
+    def _collect(self, pending, message):
+        """
+        Keep an answer for the ``Deferred``, up to ``maxMessageSize`` for
+        all of them together: each is bounded by it, but their number is the
+        peer's to choose.  Past that the ``Deferred`` fails with 554 and the
+        rest of the answers are dropped as they come.
+        """
+        pending.collected += len(message.body)
+        limit = self.session._session.config.maxMessageSize
+        if pending.collected <= limit:
+            pending.answers.append(message)
+            return
+        pending.answers = None
+        pending.deferred.errback(
+            BEEPError(
+                ReplyCode.TRANSACTION_FAILED,
+                f"the answers exceed {limit} octets together: "
+                f"take them one by one with answerReceived",
+            )
+        )
 
     def _answersCompleted(self, msgno):
         pending = self._settle(msgno)
-        if pending is not None:
+        if pending is not None and not pending.deferred.called:
             pending.deferred.callback(pending.answers)
 
     def _closed(self, reason, clean):
@@ -332,7 +354,8 @@ class Channel:
         self._held.clear()  # for a channel that is gone; its number may be reused
         pending, self._pending = self._pending, {}
         for entry in pending.values():
-            entry.deferred.errback(reason)
+            if not entry.deferred.called:  # answers over the limit failed it already
+                entry.deferred.errback(reason)
         waiters, self._idleWaiters = self._idleWaiters, []
         for waiter in waiters:
             waiter.errback(reason)

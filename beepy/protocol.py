@@ -348,6 +348,9 @@ class BEEPProtocol(Protocol):
             )
             self._session.refuseSession(self.sessionRefusal)
             self._flush()
+            # A TLS transport closes only after its handshake, which the
+            # peer may never do: the greeting timeout bounds that too.
+            self._timeouts.start()
             self.disconnect()
             return
         setNoDelay = getattr(self.transport, "setTcpNoDelay", None)

@@ -234,6 +234,7 @@ class Channel:
         self.windowChanged = receiveWindow != DEFAULT_WINDOW
         self.paused = False  # the application takes no more for now
         self.unconsumed = 0  # octets received while paused
+        self.heldEvents = 0  # events for the application received while paused
         self.replyBacklog = 0  # octets of our replies not yet framed
         self.frameLevel = False  # deliver frames, not assembled messages
         self.partial = None

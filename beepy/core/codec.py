@@ -24,10 +24,20 @@ from beepy.core.frames import (
     SeqFrame,
 )
 
-__all__ = ["FrameDecoder", "encodeFrame", "encodeHeader", "DEFAULT_MAX_HEADER_LENGTH", "TRAILER"]
+__all__ = [
+    "FrameDecoder",
+    "encodeFrame",
+    "encodeHeader",
+    "DEFAULT_MAX_HEADER_LENGTH",
+    "LONGEST_HEADER",
+    "TRAILER",
+]
 
-#: The longest legal header line (an ``ANS`` with every field at its maximum)
-#: is 62 octets with its CRLF; anything much longer is garbage, not a header.
+#: The longest legal header line: an ``ANS`` with every field at its
+#: maximum, CRLF included.
+LONGEST_HEADER = 62
+
+#: Anything much longer than :data:`LONGEST_HEADER` is garbage, not a header.
 DEFAULT_MAX_HEADER_LENGTH = 128
 
 TRAILER = b"END\r\n"

@@ -26,6 +26,7 @@ from beepy.core.channel import (
 )
 from beepy.core.codec import (
     DEFAULT_MAX_HEADER_LENGTH,
+    LONGEST_HEADER,
     TRAILER,
     FrameDecoder,
     encodeFrame,
@@ -77,6 +78,21 @@ class Role(enum.Enum):
 
     INITIATOR = 1
     LISTENER = 0
+
+
+REFUSAL_BACKLOG = 16
+"""
+How many times ``maxOutstandingMessages`` refusals (``ERR`` 421) may wait
+for their turn in a session before a peer that keeps pipelining is
+terminated.
+"""
+
+HELD_EVENT_COST = 256
+"""
+Octets a held event (a message or frame waiting for a paused channel's
+application) is counted as against ``maxBufferedOctets``, whatever its
+payload: about what its objects take.
+"""
 
 
 @dataclass(frozen=True)
@@ -149,6 +165,11 @@ class SessionConfig:
             raise ValueError("streamBuffer must be at least 2 octets")
         if self.maxOutstandingMessages < 1:
             raise ValueError("maxOutstandingMessages must be positive")
+        if self.maxHeaderLength < LONGEST_HEADER:
+            # Else a peer whose headers are all legal could be terminated.
+            raise ValueError(
+                f"maxHeaderLength must be at least {LONGEST_HEADER} octets, the longest legal header"
+            )
         if self.maxBufferedOctets is not None and self.maxBufferedOctets < max(
             self.maxMessageSize, self.receiveWindow
         ):
@@ -520,7 +541,7 @@ class Session:
         """
         channel = self._channel(number)
         channel.paused = False
-        channel.unconsumed = 0
+        channel.unconsumed = channel.heldEvents = 0
         self._windowChanges.add(number)
 
     # -- Messages --------------------------------------------------------
@@ -989,7 +1010,8 @@ class Session:
         """
         Octets of new credit that ``maxBufferedOctets`` still admits.
         """
-        budget = self._heldLimit - self._heldOctets()[0]
+        held, _, _ = self._heldOctets()
+        budget = self._heldLimit - held
         budget -= sum(channel.receiveRoom() for channel in self._channels.values())
         if budget >= 0:
             # All the peer may send now fits the limit: past overdrafts are
@@ -1230,6 +1252,8 @@ class Session:
         self._windowChanges.add(channel.number)
         if channel.paused:
             channel.unconsumed += size
+            if channel.frameLevel or not frame.more:
+                channel.heldEvents += 1
         continuation = channel.lastIntermediate is not None
         channel.lastIntermediate = (frame.type, frame.msgno) if frame.more else None
         if channel.frameLevel:
@@ -1275,13 +1299,16 @@ class Session:
         limit = self.config.maxOutstandingMessages
         if len(channel.replies) <= limit:
             return True
-        # Each refusal costs bookkeeping until it leaves, which only a peer
-        # that reads lets it do: their number is bounded for the session,
-        # not per channel, lest maxChannels multiply it.
-        if self._refusals >= limit:
+        # Each refusal costs bookkeeping until it leaves, in its turn behind
+        # the replies the application still owes (RFC 3080 section 2.6.1).
+        # A peer may pipeline past the limit while those are slow, so the
+        # refusals get room for REFUSAL_BACKLOG times the limit; past that
+        # the peer pipelines without end.  Bounded for the session, not per
+        # channel, lest maxChannels multiply it.
+        if self._refusals >= limit * REFUSAL_BACKLOG:
             raise RemoteProtocolError(
-                f"{self._refusals} refusals of MSGs past the limit of {limit} await "
-                f"their turn, and the peer sends more"
+                f"{self._refusals} refusals of MSGs past the limit of {limit} wait "
+                f"behind earlier replies, and the peer sends more"
             )
         self._refusals += 1
         error = BEEPError(
@@ -1310,41 +1337,48 @@ class Session:
 
     def _heldOctets(self):
         """
-        :return: ``(held, doubled)``: the octets of the peer's held for the
-            application (unfinished messages and answers, what paused
-            channels have not consumed), and how many of them may be
-            counted twice: what a paused channel received may still be in
-            its unfinished message, which errs on the safe side for credit,
-            but must not terminate a peer.
+        :return: ``(held, doubled, events)``: what we hold of the peer's for
+            the application (unfinished messages and answers, what paused
+            channels have not consumed, and ``HELD_EVENT_COST`` for each
+            event they hold), how much of it may be counted twice (what a
+            paused channel received may still be in its unfinished message:
+            the safe side for credit, but it must not terminate a peer), and
+            how much is the cost of events.
         """
         held = self._answerOctets
-        doubled = 0
+        doubled = events = 0
         for channel in self._channels.values():
             partial = channel.partial
             if partial is not None and partial.pieces is not None:
                 held += partial.size
                 if channel.unconsumed:
                     doubled += min(partial.size, channel.unconsumed)
+            # Each event a paused channel holds costs its objects too,
+            # however few its octets: empty frames are free to the peer, not
+            # to us.
+            events += channel.heldEvents * HELD_EVENT_COST
             held += channel.unconsumed
-        return held, doubled
+        return held + events, doubled, events
 
     def _checkHeldOctets(self):
         """
         Terminate a peer that made us hold more than ``maxBufferedOctets``
-        for the application beyond what we granted: the implicit first
-        window of each channel (RFC 3081 section 3.1.1), which cannot be
-        withheld, and any overdraft that kept the peer from stalling.
-        Within its windows a peer cannot get there, since _sendSeqs grants
-        only what fits.  Checked once per read, not per frame: a read is
-        bounded, and the sum costs a pass over the channels.
+        for the application beyond what we granted: octets within the
+        implicit first window of each channel (RFC 3081 section 3.1.1),
+        which cannot be withheld, or within an overdraft that kept the peer
+        from stalling, are excused; events are not, since they need no
+        window.  Within its windows a peer gets there only with events, as
+        _sendSeqs grants only what fits.  Checked once per read, not per
+        frame: a read is bounded, and the sum costs a pass over the
+        channels.
         """
-        held, doubled = self._heldOctets()
-        limit = self._heldLimit + DEFAULT_WINDOW * len(self._channels) + self._overdraft
-        if held - doubled > limit:
+        held, doubled, events = self._heldOctets()
+        held -= doubled
+        granted = DEFAULT_WINDOW * len(self._channels) + self._overdraft
+        if held - min(granted, held - events) > self._heldLimit:
             raise RemoteProtocolError(
-                f"the peer made us hold {held - doubled} octets for the application, over the "
-                f"{self._heldLimit}-octet limit and the {limit - self._heldLimit} octets "
-                f"of credit granted past it"
+                f"the peer made us hold {held} octets for the application, over the "
+                f"{self._heldLimit}-octet limit and the {granted} octets of credit granted past it"
             )
 
     def _assemble(self, channel, frame):

@@ -9,21 +9,26 @@ import tracemalloc
 from dataclasses import replace
 
 from twisted.internet import defer, endpoints, reactor, task
-from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock, StringTransport
 from twisted.logger import globalLogPublisher
 from twisted.python.usage import UsageError
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.test import iosim
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface import implementer
 
 from beepy import (
     BEEPError,
+    IFrameReceiver,
     Message,
     Profile,
     ProfileFactory,
+    RemoteProtocolError,
     ReplyCode,
     SessionConfig,
     connectBEEP,
 )
+from beepy.certificates import selfSignedCertificate
 from beepy.core.events import (
     ChannelStartRequested,
     FrameReceived,
@@ -37,6 +42,7 @@ from beepy.core.sasl.base import SASLError
 from beepy.core.sasl.digestmd5 import DigestMD5Server
 from beepy.core.sasl.otp import OTPClient, OTPServer
 from beepy.core.sasl.scram import SCRAMServer
+from beepy.core.session import HELD_EVENT_COST, REFUSAL_BACKLOG
 from beepy.factory import BEEPClientFactory, BEEPServerFactory
 from beepy.tap import makeService
 from beepy.test.test_session import (
@@ -48,6 +54,7 @@ from beepy.test.test_session import (
     managementPayload,
     seqFramesOn,
 )
+from beepy.test import rawpeer
 from beepy.test.test_tap import parse
 from beepy.testing.loopback import connectedSessions
 
@@ -136,11 +143,12 @@ class OutstandingMessagesTests(SessionTestCase):
 
     def test_unreadRefusalsTerminate(self):
         """
-        A peer that leaves as many refusals waiting as the limit, all
-        channels together, and sends another ``MSG`` past the limit is
-        not reading them: the session is terminated.
+        A peer that leaves ``REFUSAL_BACKLOG`` times the limit of refusals
+        waiting, all channels together, and sends another ``MSG`` past the
+        limit pipelines without end: the session is terminated.
         """
-        events = self.pipeline(5)
+        backlog = 3 * REFUSAL_BACKLOG
+        events = self.pipeline(3 + backlog - 1)
         self.assertEventTypes(events, MessageReceived, MessageReceived, MessageReceived)
         other = self.peer.openChannel(3)
         events = self.peer.deliver(
@@ -148,7 +156,26 @@ class OutstandingMessagesTests(SessionTestCase):
         )
         self.assertEventTypes(events, MessageReceived, MessageReceived, MessageReceived)
         events = self.peer.deliver(self.peer.frame(MSG, other, 4, b"\r\n"))
-        self.assertViolated(self.peer, events, "3 refusals of MSGs past the limit of 3")
+        self.assertViolated(
+            self.peer, events, f"{backlog} refusals of MSGs past the limit of 3 wait"
+        )
+
+    def test_refusalsBehindSlowReplies(self):
+        """
+        Refusals that wait behind replies the application still owes are
+        not the peer's fault: a client that pipelines a few past the limit
+        while the application is slow is refused, not terminated.
+        """
+        events = self.pipeline(3 + 5)
+        self.assertEventTypes(events, MessageReceived, MessageReceived, MessageReceived)
+        self.assertTrue(self.peer.session.isOpen(self.number))
+        for event in events:
+            self.peer.session.sendReply(self.number, event.msgno, Message(b"late"))
+        frames = self.peer.read()
+        self.assertEqual(
+            replies(frames, self.number),
+            [(RPY, 0), (RPY, 1), (RPY, 2)] + [(ERR, msgno) for msgno in range(3, 8)],
+        )
 
     def test_sentRefusalsLeaveTheCount(self):
         """
@@ -462,14 +489,23 @@ class HeaderLengthTests(SessionTestCase):
     """
 
     def test_configured(self):
-        config = replace(RFC_WINDOWS, maxHeaderLength=24)
+        config = replace(RFC_WINDOWS, maxHeaderLength=62)
         peer = ScriptedPeer(config=config)
         number = peer.openChannel()
-        atLimit = b"MSG %d 1234567890 . 0 4\r\n\r\nhiEND\r\n" % number
-        self.assertEqual(atLimit.index(b"\n") + 1, 24)
-        self.assertEventTypes(peer.deliver(atLimit), MessageReceived)
-        events = peer.deliver(b"MSG %d 1234567891 . 4 10\r\n\r\nhi 8 moreEND\r\n" % number)
-        self.assertViolated(peer, events, "longer than 24 octets")
+        self.assertEventTypes(
+            peer.deliver(b"MSG %d 1234567890 . 0 4\r\n\r\nhiEND\r\n" % number), MessageReceived
+        )
+        events = peer.deliver(b"MSG %d 1234567891 . 4 " % number + b"0" * 40 + b"10\r\n")
+        self.assertViolated(peer, events, "longer than 62 octets")
+
+    def test_floor(self):
+        """
+        A limit below the longest legal header is refused: it would end the
+        sessions of peers that broke no rule.
+        """
+        self.assertRaises(ValueError, SessionConfig, maxHeaderLength=61)
+        self.assertRaises(UsageError, parse, "--max-header-length", "40")
+        SessionConfig(maxHeaderLength=62)
 
 
 class SASLMessageSizeTests(SynchronousTestCase):
@@ -824,3 +860,113 @@ class OptionTests(SynchronousTestCase):
         self.assertRaises(UsageError, parse, "--max-buffered-octets", "1M")
         self.assertRaises(UsageError, parse, "--max-connections", "0")
         self.assertRaises(UsageError, parse, "--max-outstanding-messages", "0")
+
+
+SMALL = SessionConfig(
+    receiveWindow=4096, maxFrameSize=4096, maxMessageSize=4096, maxBufferedOctets=8192
+)
+
+
+@implementer(IFrameReceiver)
+class FrameTaker(Profile):
+    def frameReceived(self, frame):
+        pass
+
+
+class PausingFrameFactory(ProfileFactory):
+    uri = "urn:test:frames"
+
+    def buildProfile(self, channel, start):
+        self.channel = channel
+        channel.pauseProducing()
+        return FrameTaker()
+
+
+class HeldEventTests(SynchronousTestCase):
+    """
+    Events a paused channel holds cost memory whatever their size: each
+    counts against ``maxBufferedOctets``, so a peer sending empty frames to
+    a paused channel is terminated, not held without end.
+    """
+
+    def test_emptyAnswers(self):
+        protocol, peer, channel = rawpeer.clientWithOpenChannel(config=SMALL)
+        channel.sendMessage(b"question")
+        channel.pauseProducing()
+        for ansno in range(8192 // HELD_EVENT_COST):
+            peer.send(peer.frame(rawpeer.ANS, 1, 0, b"", ansno=ansno))
+        self.assertFalse(peer.transport.disconnecting)
+        peer.send(peer.frame(rawpeer.ANS, 1, 0, b"", ansno=8192 // HELD_EVENT_COST))
+        self.assertTrue(peer.transport.disconnecting)
+        self.assertIn("over the 8192-octet limit", str(protocol._violation))
+
+    def test_emptyFrames(self):
+        factory = PausingFrameFactory()
+        protocol, peer = rawpeer.serverWithStartedChannel(factory, config=SMALL)
+        peer.send(*[peer.frame(rawpeer.MSG, 1, 0, b"", more=True) for _ in range(40)])
+        self.assertTrue(peer.transport.disconnecting)
+        self.assertIsInstance(protocol._violation, RemoteProtocolError)
+
+    def test_resumeFrees(self):
+        """
+        Events delivered on resume no longer count.
+        """
+        protocol, peer, channel = rawpeer.clientWithOpenChannel(config=SMALL)
+        channel.sendMessage(b"question", answerReceived=lambda message: None)
+        for round in range(4):
+            channel.pauseProducing()
+            for i in range(20):
+                peer.send(peer.frame(rawpeer.ANS, 1, 0, b"", ansno=round * 20 + i))
+            channel.resumeProducing()
+        self.assertFalse(peer.transport.disconnecting)
+
+
+class CollectedAnswersTests(SynchronousTestCase):
+    def test_overMaxMessageSize(self):
+        """
+        Answers collected for ``sendMessage``'s ``Deferred`` are bounded by
+        ``maxMessageSize`` together: past it the ``Deferred`` fails with 554
+        (saying to use ``answerReceived``) and later answers are dropped.
+        """
+        protocol, peer, channel = rawpeer.clientWithOpenChannel(config=SMALL)
+        replying = channel.sendMessage(b"question")
+        body = b"\r\n" + b"A" * 1000
+        for ansno in range(5):
+            peer.send(peer.frame(rawpeer.ANS, 1, 0, body, ansno=ansno))
+        refusal = self.failureResultOf(replying, BEEPError).value
+        self.assertEqual(refusal.code, 554)
+        self.assertIn("answerReceived", refusal.text)
+        peer.send(peer.frame(rawpeer.ANS, 1, 0, body, ansno=5), peer.frame(rawpeer.NUL, 1, 0))
+        self.assertFalse(peer.transport.disconnecting)
+
+    def test_underMaxMessageSize(self):
+        protocol, peer, channel = rawpeer.clientWithOpenChannel(config=SMALL)
+        replying = channel.sendMessage(b"question")
+        body = b"\r\n" + b"A" * 1000
+        for ansno in range(4):
+            peer.send(peer.frame(rawpeer.ANS, 1, 0, body, ansno=ansno))
+        peer.send(peer.frame(rawpeer.NUL, 1, 0))
+        self.assertEqual(len(self.successResultOf(replying)), 4)
+
+
+class RefusedTLSConnectionTests(SynchronousTestCase):
+    def test_silentPeerDropped(self):
+        """
+        Past ``maxConnections`` on a TLS-from-the-first-byte listener, the
+        refusal waits for a handshake the peer may never do: the greeting
+        timeout drops such a connection, as it does a served one.
+        """
+        clock = task.Clock()
+        factory = BEEPServerFactory([], maxConnections=1, clock=clock, greetingTimeout=30)
+        tlsFactory = TLSMemoryBIOFactory(
+            selfSignedCertificate(["localhost"]).options(), False, factory, clock
+        )
+        transports = []
+        for _ in range(3):
+            transport = StringTransport()
+            tlsFactory.buildProtocol(None).makeConnection(transport)
+            transports.append(transport)
+        clock.advance(0)
+        self.assertEqual([t.disconnecting for t in transports], [False, False, False])
+        clock.advance(30)
+        self.assertEqual([t.disconnecting for t in transports], [True, True, True])
