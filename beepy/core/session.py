@@ -134,7 +134,12 @@ class SessionConfig:
         answers being assembled, and what paused channels have not yet
         consumed.  Each channel is bounded by its window and
         ``maxMessageSize``; this bounds their sum, which ``maxChannels``
-        would otherwise multiply.  A peer that goes past it is terminated.
+        would otherwise multiply.  Near it, credit is held back: no
+        ``SEQ`` goes that would let what is held plus the peer's unused
+        credit pass it.  A peer is terminated only for holding more than it
+        plus the credit that cannot be withheld (each channel's first
+        window, and a window past it when no begun message could complete
+        otherwise), or for events that cost no window.
         ``None`` (the default) stands for four times the larger of
         ``maxMessageSize`` and ``receiveWindow`` (64 MiB by default), so
         that raising either keeps a few of them admissible.
@@ -1025,19 +1030,18 @@ class Session:
         that completes (or an application that consumes) does.  If the peer
         has no room left on any channel where it has begun a message, none
         can complete: grant one window past the limit to a starved channel
-        where the peer has begun a message, the largest (it frees the most),
-        or else where we await a reply, so that either side's messages get
-        through.  The overdraft is one window at a time, and held octets
-        past the limit stay within one channel's messages.
+        where the peer has begun a message, the one furthest along (it
+        frees the most), or else where we await a reply, so that either
+        side's messages get through.  The overdraft is one window at a
+        time, to the message furthest along: past the limit, the peer
+        completes its messages one at a time.
         """
         channels = self._channels.values()
         if any(c.lastIntermediate is not None and c.receiveRoom() for c in channels):
             return
+        candidates = [self._channels[number] for number in self._starved]
         candidates = [
-            self._channels[number]
-            for number in self._starved
-            if not self._channels[number].paused
-            and (self._channels[number].lastIntermediate is not None or self._channels[number].outstanding)
+            c for c in candidates if not c.paused and (c.lastIntermediate is not None or c.outstanding)
         ]
         if not candidates:
             return

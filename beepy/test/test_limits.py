@@ -636,6 +636,21 @@ class TwistedLimitTests(SynchronousTestCase):
         self.pump.flush()
         self.assertEqual(self.successResultOf(again).body, b"done")
 
+    def sendOnChannels(self, factory, config, bodies):
+        """
+        Connect, open a channel of ``factory``'s profile for each body and
+        send it on it, all at once.
+
+        :return: the ``Deferred`` replies.
+        """
+        self.client, self.server, self.pump = connectedSessions([factory], config=config)
+        self.pump.flush()
+        openings = [self.client.openChannel(factory.uri) for _ in bodies]
+        self.pump.flush()
+        results = [self.successResultOf(o).sendMessage(b) for o, b in zip(openings, bodies)]
+        self.pump.flush()
+        return results
+
     def test_bufferedOctetsHoldThePeerBack(self):
         """
         Paused channels holding more than ``maxBufferedOctets`` within the
@@ -646,12 +661,7 @@ class TwistedLimitTests(SynchronousTestCase):
         config = SessionConfig(
             receiveWindow=4096, maxFrameSize=4096, maxMessageSize=4096, maxBufferedOctets=8192
         )
-        self.client, self.server, self.pump = connectedSessions([factory], config=config)
-        self.pump.flush()
-        channels = [self.client.openChannel(factory.uri) for _ in range(3)]
-        self.pump.flush()
-        sent = [self.successResultOf(c).sendMessage(b"x" * 3500) for c in channels]
-        self.pump.flush()
+        sent = self.sendOnChannels(factory, config, [b"x" * 3500] * 3)
         for profile in factory.profiles:
             self.assertEqual(profile.pending, [])
             profile.channel.resumeProducing()
@@ -674,12 +684,7 @@ class TwistedLimitTests(SynchronousTestCase):
         factory = SizeFactory()
         config = SessionConfig(receiveWindow=4096, maxFrameSize=4096, maxMessageSize=16384)
         self.assertEqual(config.bufferedOctetsLimit, 65536)
-        self.client, self.server, self.pump = connectedSessions([factory], config=config)
-        self.pump.flush()
-        openings = [self.client.openChannel(factory.uri) for _ in range(8)]
-        self.pump.flush()
-        results = [self.successResultOf(o).sendMessage(b"x" * 16000) for o in openings]
-        self.pump.flush()
+        results = self.sendOnChannels(factory, config, [b"x" * 16000] * 8)
         self.assertEqual([self.successResultOf(r).body for r in results], [b"16000"] * 8)
 
     def test_pauseInBuildProfile(self):
