@@ -219,7 +219,7 @@ LIMITS = (
         "tls",
         "timeout",
         seconds,
-        "Seconds a TLS handshake may take before the session is dropped.",
+        "Seconds from a TLS request to the new greeting over TLS, handshake included.",
     ),
     Limit(
         "sasl-max-failures",

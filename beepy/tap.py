@@ -223,6 +223,8 @@ class Options(usage.Options, strcred.AuthOptionMixin, _TLSOptions, ProfileOption
             )
         elif self["sasl-mechanisms"] is not None:
             raise usage.UsageError("--sasl-mechanisms needs --auth")
+        elif self["limits"].get("sasl"):
+            raise usage.UsageError("--sasl-max-failures needs --auth")
 
 
 def _buildPolicy(checkers, mechanisms, guarded, limits):

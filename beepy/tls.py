@@ -37,6 +37,7 @@ from beepy.core.errors import BEEPError, LocalProtocolError
 from beepy.core.management import TLS_URI
 from beepy.core.session import Role
 from beepy.profile import Profile, ProfileFactory
+from beepy.timeouts import clockOf
 
 __all__ = ["TLS_URI", "DEFAULT_TLS_TIMEOUT", "TLSPolicy", "TLSRequest", "TLSTimeout"]
 
@@ -239,14 +240,6 @@ def isTLSTransport(transport):
     return isinstance(transport, TLSMemoryBIOProtocol) or ISSLTransport.providedBy(transport)
 
 
-def _clock(session):
-    if session.clock is not None:
-        return session.clock
-    from twisted.internet import reactor
-
-    return reactor
-
-
 class _Negotiation:
     """
     One TLS negotiation on a session, from ``<ready />`` to the new
@@ -269,7 +262,7 @@ class _Negotiation:
         self._accepting = not client
         self._handshaking = False
         self._failure = None
-        self._timer = _clock(session).callLater(timeout, self._timedOut)
+        self._timer = clockOf(session).callLater(timeout, self._timedOut)
         session._tlsNegotiation = self
         if not client:
             # Nobody waits on the answering side; failures are logged.

@@ -7,6 +7,7 @@ The echo profile beepcore uses for testing and interoperability: every
 from twisted.internet import task
 
 from beepy.profile import Profile, ProfileFactory
+from beepy.timeouts import clockOf
 
 __all__ = ["ECHO_URI", "EchoProfile", "EchoFactory"]
 
@@ -18,15 +19,16 @@ class EchoProfile(Profile):
         delay = self.factory.delay
         if not delay:
             return message
-        return task.deferLater(self.factory.clock, delay, lambda: message)
+        clock = self.factory.clock or clockOf(self.channel.session)
+        return task.deferLater(clock, delay, lambda: message)
 
 
 class EchoFactory(ProfileFactory):
     """
     :param delay: seconds each reply waits before it leaves: a slow peer to
         test clients, timeouts and channel pools against.
-    :param clock: what keeps time for ``delay``; the global reactor by
-        default.
+    :param clock: what keeps time for ``delay``; by default the session's
+        (its factory's ``clock``, or the reactor).
     """
 
     uri = ECHO_URI
@@ -35,7 +37,5 @@ class EchoFactory(ProfileFactory):
     def __init__(self, delay=0, clock=None):
         if delay < 0:
             raise ValueError("delay must not be negative")
-        if clock is None:
-            from twisted.internet import reactor as clock
         self.delay = delay
         self.clock = clock

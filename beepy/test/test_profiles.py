@@ -41,6 +41,22 @@ class EchoTests(SynchronousTestCase):
         pump.flush()
         self.assertEqual(self.successResultOf(replying).body, b"hi")
 
+    def test_delayOnTheSessionsClock(self):
+        """
+        Without a clock of its own, the delay is kept by the session's, so
+        a service run on a given reactor keeps time on it.
+        """
+        clock = Clock()
+        client, server, pump = connectedSessions([EchoFactory(delay=1.0)], clock=clock)
+        opening = client.openChannel([ECHO_URI])
+        pump.flush()
+        replying = self.successResultOf(opening).sendMessage(Message(b"hi"))
+        pump.flush()
+        self.assertNoResult(replying)
+        clock.advance(1)
+        pump.flush()
+        self.assertEqual(self.successResultOf(replying).body, b"hi")
+
     def test_negativeDelay(self):
         self.assertRaises(ValueError, EchoFactory, delay=-1)
 

@@ -357,6 +357,8 @@ class AuthTests(SynchronousTestCase):
         self.assertRaises(UsageError, parse, "--auth", "memory:a:b", "--sasl-mechanisms", "KERBEROS")
         self.assertRaises(UsageError, parse, "--auth", "memory:a:b", "--sasl-mechanisms", "OTP")
         self.assertRaises(UsageError, parse, "--sasl-mechanisms", "PLAIN")
+        error = self.assertRaises(UsageError, parse, "--sasl-max-failures", "5")
+        self.assertEqual(str(error), "--sasl-max-failures needs --auth")
 
     def test_helpMentionsAuth(self):
         help = str(Options())
