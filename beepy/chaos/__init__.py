@@ -4,7 +4,6 @@ sits between clients and a server and misbehaves on purpose, in ways
 chosen per connection by weight.  See ``doc/chaos.rst``.
 """
 
-from beepy.chaos import options
 from beepy.chaos.behaviours import BehaviourPlugin, PassThrough
 from beepy.chaos.interfaces import IChaosBehaviour, IConnectionBehaviour
 from beepy.chaos.options import (
@@ -15,6 +14,7 @@ from beepy.chaos.options import (
     configure,
     count,
     findBehaviour,
+    limited,
     number,
     parseMix,
 )
@@ -28,5 +28,14 @@ __all__ = [
     "Lane",
     "PassThrough",
     "Pipe",
-    *options.__all__,
+    "ConfiguredBehaviour",
+    "Option",
+    "availableBehaviours",
+    "choice",
+    "configure",
+    "count",
+    "findBehaviour",
+    "limited",
+    "number",
+    "parseMix",
 ]
