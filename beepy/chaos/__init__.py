@@ -4,6 +4,7 @@ sits between clients and a server and misbehaves on purpose, in ways
 chosen per connection by weight.  See ``doc/chaos.rst``.
 """
 
+from beepy.chaos import options
 from beepy.chaos.behaviours import BehaviourPlugin, PassThrough
 from beepy.chaos.interfaces import IChaosBehaviour, IConnectionBehaviour
 from beepy.chaos.options import (
@@ -28,14 +29,5 @@ __all__ = [
     "Lane",
     "PassThrough",
     "Pipe",
-    "ConfiguredBehaviour",
-    "Option",
-    "availableBehaviours",
-    "choice",
-    "configure",
-    "count",
-    "findBehaviour",
-    "limited",
-    "number",
-    "parseMix",
+    *options.__all__,
 ]
