@@ -16,6 +16,7 @@ from beepy.core.codes import ReplyCode
 from beepy.core.errors import BEEPError, LocalProtocolError
 from beepy.core.frames import FrameType
 from beepy.core.mime import Message
+from beepy.core.session import HELD_EVENT_COST
 from beepy.stream import PayloadFeeder, asStreaming, isStreaming
 
 __all__ = ["Channel", "ChannelStart", "closeChannels"]
@@ -317,11 +318,14 @@ class Channel:
     def _collect(self, pending, message):
         """
         Keep an answer for the ``Deferred``, up to ``maxMessageSize`` for
-        all of them together: each is bounded by it, but their number is the
+        all of them together (each counted ``HELD_EVENT_COST`` octets more
+        than its body): each is bounded by it, but their number is the
         peer's to choose.  Past that the ``Deferred`` fails with 554 and the
         rest of the answers are dropped as they come.
         """
-        pending.collected += len(message.body)
+        # Each answer costs its objects too: empty ones are free to the
+        # peer, not to us.
+        pending.collected += len(message.body) + HELD_EVENT_COST
         limit = self.session._session.config.maxMessageSize
         if pending.collected <= limit:
             pending.answers.append(message)

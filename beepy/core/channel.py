@@ -145,6 +145,13 @@ class PartialMessage:
             return None
         return self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
 
+    @property
+    def kept(self):
+        """
+        Octets held: ``size`` until the message is discarded, then none.
+        """
+        return self.size if self.pieces is not None else 0
+
     def ignore(self):
         self.pieces = None
         self.ignored = True

@@ -124,9 +124,9 @@ class SessionConfig:
         ``MSG``\\ s, so one past the limit is not a broken frame: it is
         answered with ``ERR`` 421, in its turn (RFC 3080 section 2.6.1),
         without reaching the application.  Those refusals wait for their
-        turn too, so they count; a peer with more than the limit of them
-        waiting, all channels together, is not reading them and is
-        terminated.  It also bounds the
+        turn too, so they count; a peer with more than
+        ``REFUSAL_BACKLOG`` times the limit of them waiting, all channels
+        together, pipelines without end and is terminated.  It also bounds the
         unfinished ``ANS`` replies to one of our ``MSG``\\ s: past it, the
         peer is terminated.
     :ivar maxBufferedOctets: octets of the peer's that the session holds
@@ -134,12 +134,14 @@ class SessionConfig:
         answers being assembled, and what paused channels have not yet
         consumed.  Each channel is bounded by its window and
         ``maxMessageSize``; this bounds their sum, which ``maxChannels``
-        would otherwise multiply.  Near it, credit is held back: no
-        ``SEQ`` goes that would let what is held plus the peer's unused
-        credit pass it.  A peer is terminated only for holding more than it
-        plus the credit that cannot be withheld (each channel's first
-        window, and a window past it when no begun message could complete
-        otherwise), or for events that cost no window.
+        would otherwise multiply.  At it, credit is held back: no ``SEQ``
+        goes that would take what is held past it, so a peer is slowed by
+        its windows, never terminated for using them.  What is held is
+        then bounded by the limit plus the windows still open when it was
+        reached, plus one window at a time past it when no begun message
+        could complete otherwise.  Held events, which cost no window, count
+        ``HELD_EVENT_COST`` octets each; past the limit on those alone the
+        peer is terminated.
         ``None`` (the default) stands for four times the larger of
         ``maxMessageSize`` and ``receiveWindow`` (64 MiB by default), so
         that raising either keeps a few of them admissible.
@@ -301,12 +303,12 @@ class Session:
         # change of window, a resume or a shrinking reply backlog can make
         # one due, so the others need no look.
         self._windowChanges = set()
-        # Channels due a SEQ that would take held and granted octets past
-        # maxBufferedOctets: looked at again on each dataToSend.
+        # Channels due a SEQ while what we hold is at maxBufferedOctets:
+        # looked at again on each dataToSend.
         self._starved = set()
-        # Credit granted past that limit, lest the peer stall (see
-        # _relieveStarvation), until held and granted fit it again.
-        self._overdraft = 0
+        # The channel last granted a window past that limit, lest the peer
+        # stall (see _relieveStarvation): one such window at a time.
+        self._relieved = None
         self._ownStarts = {}  # number -> channel options, for our starts awaiting an answer
         self._announcements = False  # a start reply left during this dataToSend
         # Channels closed lately, whose SEQs may still be on the way.
@@ -362,9 +364,12 @@ class Session:
     def windowWithheld(self):
         """
         Whether a channel we paused holds octets the peer sent that we have
-        not credited back: the peer may be stalled on the window we keep
-        shut, so its silence is our doing.
+        not credited back, or credit is held back at ``maxBufferedOctets``:
+        the peer may be stalled on the window we keep shut, so its silence
+        is our doing.
         """
+        if self._starved:
+            return True
         return any(channel.paused and channel.unconsumed for channel in self._channels.values())
 
     def takeClosed(self):
@@ -976,11 +981,19 @@ class Session:
     def _sendSeqs(self):
         """
         Grant the credit that is due, as far as ``maxBufferedOctets``
-        allows: what we hold for the application plus what the peer may
-        still send must fit it, so a peer is held back by its windows
-        rather than terminated for using them.  The sum is a pass over the
-        channels, so it is made only when a ``SEQ`` is due, at most once
-        per half window per channel (and on each call while one starves).
+        allows: no new credit while what we hold for the application
+        would pass it, so a peer is held back by its windows rather than
+        terminated for using them.  The sum is a pass over the channels, so
+        it is made only when a ``SEQ`` is due, at most once per half window
+        per channel (and on each call while one starves).
+
+        Credit already granted is not counted against the limit: an idle
+        channel's window is the peer's right, and counting every open
+        channel's would let a few dozen idle ones starve the rest.  So
+        what we hold is bounded by the limit plus the windows outstanding
+        when it was reached (at most the open channels times their
+        windows), plus one window past it at a time (see
+        :meth:`_relieveStarvation`).
         """
         if self._tls.held:
             return
@@ -998,12 +1011,10 @@ class Session:
                 continue
             gain = window - channel.receiveRoom()
             if budget is None:
-                budget = self._creditBudget()
-            if number == 0:
-                # Channel 0 carries starts and closes, bounded by
-                # maxXMLSize: withholding it could stall the session.
-                self._overdraft += max(0, gain - max(0, budget))
-            elif gain > budget:
+                budget = self._heldLimit - self._heldOctets()
+            # Channel 0 carries starts and closes, bounded by maxXMLSize:
+            # withholding it could stall the session.
+            if number != 0 and gain > budget:
                 self._starved.add(number)
                 continue
             budget -= gain
@@ -1011,35 +1022,29 @@ class Session:
         if self._starved:
             self._relieveStarvation()
 
-    def _creditBudget(self):
-        """
-        Octets of new credit that ``maxBufferedOctets`` still admits.
-        """
-        held, _, _ = self._heldOctets()
-        budget = self._heldLimit - held
-        budget -= sum(channel.receiveRoom() for channel in self._channels.values())
-        if budget >= 0:
-            # All the peer may send now fits the limit: past overdrafts are
-            # spent or delivered.
-            self._overdraft = 0
-        return budget
-
     def _relieveStarvation(self):
         """
-        Starved channels wait for held octets to drop, which only a message
-        that completes (or an application that consumes) does.  If the peer
-        has no room left on any channel where it has begun a message, none
-        can complete: grant one window past the limit to a starved channel
-        where the peer has begun a message, the one furthest along (it
-        frees the most), or else where we await a reply, so that either
-        side's messages get through.  The overdraft is one window at a
-        time, to the message furthest along: past the limit, the peer
-        completes its messages one at a time.
+        Starved channels wait for what we hold to drop, which only a
+        message that completes (or an application that consumes) does.  If
+        the peer has no room left on any channel where it has begun a
+        message, none can complete: grant one window past the limit to a
+        starved channel where the peer has begun a message, the one
+        furthest along (it frees the most), or else where we await a reply,
+        so that either side's messages get through.  Only one such window is
+        outstanding at a time: past the limit, the peer completes its
+        messages one by one.
         """
-        channels = self._channels.values()
-        if any(c.lastIntermediate is not None and c.receiveRoom() for c in channels):
+        channels = self._channels
+        relieved = channels.get(self._relieved)
+        if (
+            relieved is not None
+            and relieved.receiveRoom()
+            and (relieved.lastIntermediate is not None or relieved.outstanding)
+        ):
+            return  # the last relief is still being used
+        if any(c.lastIntermediate is not None and c.receiveRoom() for c in channels.values()):
             return
-        candidates = [self._channels[number] for number in self._starved]
+        candidates = [channels[number] for number in self._starved]
         candidates = [
             c for c in candidates if not c.paused and (c.lastIntermediate is not None or c.outstanding)
         ]
@@ -1049,10 +1054,9 @@ class Session:
             candidates,
             key=lambda c: (c.lastIntermediate is not None, c.partial.size if c.partial else 0, -c.number),
         )
-        window = channel.windowUpdate()
         self._starved.discard(channel.number)
-        self._overdraft += window - channel.receiveRoom()
-        self._grant(channel, window)
+        self._relieved = channel.number
+        self._grant(channel, channel.windowUpdate())
 
     def _grant(self, channel, window):
         channel.advertised(window)
@@ -1341,48 +1345,34 @@ class Session:
 
     def _heldOctets(self):
         """
-        :return: ``(held, doubled, events)``: what we hold of the peer's for
-            the application (unfinished messages and answers, what paused
-            channels have not consumed, and ``HELD_EVENT_COST`` for each
-            event they hold), how much of it may be counted twice (what a
-            paused channel received may still be in its unfinished message:
-            the safe side for credit, but it must not terminate a peer), and
-            how much is the cost of events.
+        :return: what we hold of the peer's for the application: unfinished
+            messages and answers, what paused channels have not consumed,
+            and ``HELD_EVENT_COST`` for each event they hold.  What a paused
+            channel received may still be in its unfinished message too:
+            counted twice, the safe side for credit.
         """
         held = self._answerOctets
-        doubled = events = 0
         for channel in self._channels.values():
             partial = channel.partial
-            if partial is not None and partial.pieces is not None:
-                held += partial.size
-                if channel.unconsumed:
-                    doubled += min(partial.size, channel.unconsumed)
-            # Each event a paused channel holds costs its objects too,
-            # however few its octets: empty frames are free to the peer, not
-            # to us.
-            events += channel.heldEvents * HELD_EVENT_COST
-            held += channel.unconsumed
-        return held + events, doubled, events
+            if partial is not None:
+                held += partial.kept
+            held += channel.unconsumed + channel.heldEvents * HELD_EVENT_COST
+        return held
 
     def _checkHeldOctets(self):
         """
-        Terminate a peer that made us hold more than ``maxBufferedOctets``
-        for the application beyond what we granted: octets within the
-        implicit first window of each channel (RFC 3081 section 3.1.1),
-        which cannot be withheld, or within an overdraft that kept the peer
-        from stalling, are excused; events are not, since they need no
-        window.  Within its windows a peer gets there only with events, as
-        _sendSeqs grants only what fits.  Checked once per read, not per
-        frame: a read is bounded, and the sum costs a pass over the
-        channels.
+        Terminate a peer whose events, held by paused channels, cost more
+        than ``maxBufferedOctets``: events need no window (an empty frame
+        costs the peer nothing), so credit cannot hold them back.  Octets
+        need none of this: :meth:`_sendSeqs` grants no credit past the
+        limit, and a peer that sends past its window is terminated for
+        that.  Checked once per read, not per frame.
         """
-        held, doubled, events = self._heldOctets()
-        held -= doubled
-        granted = DEFAULT_WINDOW * len(self._channels) + self._overdraft
-        if held - min(granted, held - events) > self._heldLimit:
+        events = sum(channel.heldEvents for channel in self._channels.values())
+        if events * HELD_EVENT_COST > self._heldLimit:
             raise RemoteProtocolError(
-                f"the peer made us hold {held} octets for the application, over the "
-                f"{self._heldLimit}-octet limit and the {granted} octets of credit granted past it"
+                f"the peer made paused channels hold {events} messages or frames, "
+                f"over the {self._heldLimit}-octet limit at {HELD_EVENT_COST} octets each"
             )
 
     def _assemble(self, channel, frame):
@@ -1515,9 +1505,13 @@ class Session:
             partial = outstanding.partialAnswers[frame.ansno] = PartialMessage(
                 self.config.maxMessageSize
             )
+        # Only kept octets count: an answer over maxMessageSize is being
+        # discarded, as a reply would be, and holds nothing.
+        kept = partial.kept
         partial.add(frame.payload)
-        outstanding.answerOctets += len(frame.payload)
-        self._answerOctets += len(frame.payload)
+        grown = partial.kept - kept
+        outstanding.answerOctets += grown
+        self._answerOctets += grown
         if frame.more:
             # Each answer is capped, but a peer could open any number of
             # them at once: together they get no more than one message.
@@ -1528,8 +1522,8 @@ class Session:
                     f"{self.config.maxMessageSize}-octet limit"
                 )
             return
-        outstanding.answerOctets -= partial.size
-        self._answerOctets -= partial.size
+        outstanding.answerOctets -= partial.kept
+        self._answerOctets -= partial.kept
         del outstanding.partialAnswers[frame.ansno]
         if partial.overflowed:
             self._discard(channel, ANS, frame.msgno, partial.size)

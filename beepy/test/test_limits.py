@@ -257,14 +257,12 @@ class OutstandingMessagesTests(SessionTestCase):
 class BufferedOctetsTests(SessionTestCase):
     """
     ``maxBufferedOctets``: what the session holds for the application, all
-    channels together, plus the credit the peer has not used yet.  Near it
-    the session holds credit back; only a peer that overruns the windows it
-    was granted is terminated.
+    channels together.  At it the session grants no more credit; only a
+    peer that overruns the windows it was granted is terminated.
     """
 
-    # Two channels and channel 0 start with 12288 octets of credit that
-    # cannot be withheld, so 4096 more may be granted.
-    config = replace(RFC_WINDOWS, maxMessageSize=16384, maxBufferedOctets=16384)
+    # Two 4000-octet halves of messages fit; the credit for a third does not.
+    config = replace(RFC_WINDOWS, maxMessageSize=8192, maxBufferedOctets=8192)
 
     def openChannels(self, count):
         self.peer = ScriptedPeer(config=self.config)
@@ -342,11 +340,9 @@ class BufferedOctetsTests(SessionTestCase):
             self.peer.frame(MSG, second, 0, b"b" * 4000, more=True),
         )
         self.assertEventTypes(events, MessageReceived)
-        self.assertEqual(seqFramesOn(self.peer.read(), second), [SeqFrame(second, 4000, 4096)])
-        self.peer.deliver(self.peer.frame(MSG, second, 0, b"b" * 4000, more=True, seqno=4000))
         self.assertEqual(seqFramesOn(self.peer.read(), second), [])
         self.peer.session.resumeChannel(first)
-        self.assertEqual(seqFramesOn(self.peer.read(), second), [SeqFrame(second, 8000, 4096)])
+        self.assertEqual(seqFramesOn(self.peer.read(), second), [SeqFrame(second, 4000, 4096)])
 
     def test_stalledPeerGetsAWindowPastTheLimit(self):
         """
@@ -363,7 +359,7 @@ class BufferedOctetsTests(SessionTestCase):
         self.assertEqual(seqFramesOn(frames, first), [SeqFrame(first, 8096, 4096)])
         self.assertEqual(seqFramesOn(frames, second), [])
         events = self.peer.deliver(
-            self.peer.frame(MSG, first, 0, b"a" * 4096, seqno=8096),
+            self.peer.frame(MSG, first, 0, b"a" * 96, seqno=8096),
             self.peer.frame(MSG, second, 0, b"", seqno=4096),
         )
         self.assertEventTypes(events, MessageReceived, MessageReceived)
@@ -945,13 +941,67 @@ class CollectedAnswersTests(SynchronousTestCase):
         self.assertFalse(peer.transport.disconnecting)
 
     def test_underMaxMessageSize(self):
+        """
+        Answers whose bodies, with ``HELD_EVENT_COST`` each, fit are all
+        collected.
+        """
         protocol, peer, channel = rawpeer.clientWithOpenChannel(config=SMALL)
         replying = channel.sendMessage(b"question")
         body = b"\r\n" + b"A" * 1000
-        for ansno in range(4):
+        for ansno in range(3):
             peer.send(peer.frame(rawpeer.ANS, 1, 0, body, ansno=ansno))
         peer.send(peer.frame(rawpeer.NUL, 1, 0))
-        self.assertEqual(len(self.successResultOf(replying)), 4)
+        self.assertEqual(len(self.successResultOf(replying)), 3)
+
+    def test_emptyAnswers(self):
+        """
+        Empty answers cost no window, but each counts: they cannot grow the
+        collection without bound.
+        """
+        protocol, peer, channel = rawpeer.clientWithOpenChannel(config=SMALL)
+        replying = channel.sendMessage(b"question")
+        for ansno in range(4096 // HELD_EVENT_COST + 1):
+            peer.send(peer.frame(rawpeer.ANS, 1, 0, b"", ansno=ansno))
+        self.assertEqual(self.failureResultOf(replying, BEEPError).value.code, 554)
+
+
+class OversizedAnswerTests(SynchronousTestCase):
+    def test_discardedNotTerminated(self):
+        """
+        One ``ANS`` larger than ``maxMessageSize`` is discarded as an
+        ``RPY`` would be: the ``Deferred`` fails with 554 and the session
+        goes on.
+        """
+        protocol, peer, channel = rawpeer.clientWithOpenChannel(config=SMALL)
+        replying = channel.sendMessage(b"question", answerReceived=lambda message: None)
+        for more in (True, True, False):
+            peer.send(peer.frame(rawpeer.ANS, 1, 0, b"x" * 3000, more=more, ansno=0))
+        self.assertFalse(peer.transport.disconnecting)
+        self.assertEqual(self.failureResultOf(replying, BEEPError).value.code, 554)
+
+
+class IdleWindowsTests(SynchronousTestCase):
+    """
+    Windows granted and not used are the peer's right, not memory held:
+    however many channels sit idle with full windows, a busy one still gets
+    credit.
+    """
+
+    def test_manyIdleChannels(self):
+        """
+        Default limits, 64 channels open (64 MiB of windows granted, the
+        whole ``maxBufferedOctets``): requests one at a time on the last
+        one, past its first 4096 octets, are all answered.
+        """
+        factory = SizeFactory()
+        client, server, pump = connectedSessions([factory], config=SessionConfig())
+        openings = [client.openChannel(factory.uri) for _ in range(64)]
+        pump.flush()
+        channel = self.successResultOf(openings[-1])
+        for _ in range(6):
+            replying = channel.sendMessage(b"y" * 1022)
+            pump.flush()
+            self.assertEqual(self.successResultOf(replying).body, b"1022")
 
 
 class RefusedTLSConnectionTests(SynchronousTestCase):
