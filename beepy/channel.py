@@ -317,25 +317,27 @@ class Channel:
 
     def _collect(self, pending, message):
         """
-        Keep an answer for the ``Deferred``, up to ``maxMessageSize`` for
-        all of them together (each counted ``HELD_EVENT_COST`` octets more
-        than its body): each is bounded by it, but their number is the
-        peer's to choose.  Past that the ``Deferred`` fails with 554 and the
-        rest of the answers are dropped as they come.
+        Keep an answer for the ``Deferred``: their bodies up to
+        ``maxMessageSize`` together (each is bounded by it, but their number
+        is the peer's to choose), and their number up to what
+        ``maxBufferedOctets`` allows at ``HELD_EVENT_COST`` each (empty
+        answers cost the peer nothing, but not us).  Past either the
+        ``Deferred`` fails with 554 and the rest are dropped as they come.
         """
-        # Each answer costs its objects too: empty ones are free to the
-        # peer, not to us.
-        pending.collected += len(message.body) + HELD_EVENT_COST
-        limit = self.session._session.config.maxMessageSize
-        if pending.collected <= limit:
-            pending.answers.append(message)
+        config = self.session._session.config
+        pending.collected += len(message.body)
+        pending.answers.append(message)
+        if pending.collected > config.maxMessageSize:
+            too = f"the answers exceed {config.maxMessageSize} octets together"
+        elif len(pending.answers) > config.bufferedOctetsLimit // HELD_EVENT_COST:
+            too = f"more than {config.bufferedOctetsLimit // HELD_EVENT_COST} answers"
+        else:
             return
         pending.answers = None
         pending.deferred.errback(
             BEEPError(
                 ReplyCode.TRANSACTION_FAILED,
-                f"the answers exceed {limit} octets together: "
-                f"take them one by one with answerReceived",
+                f"{too}: take them one by one with answerReceived",
             )
         )
 

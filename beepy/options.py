@@ -179,6 +179,13 @@ LIMITS = (
         "MSGs per channel awaiting our reply; more get ERR 421, and as many unread 421s end it.",
     ),
     Limit(
+        "max-held-events",
+        "session",
+        "maxHeldEvents",
+        count,
+        "Messages or frames paused channels hold at once, all together; more end the session.",
+    ),
+    Limit(
         "max-buffered-octets",
         "session",
         "maxBufferedOctets",

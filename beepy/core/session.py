@@ -139,9 +139,13 @@ class SessionConfig:
         its windows, never terminated for using them.  What is held is
         then bounded by the limit plus the windows still open when it was
         reached, plus one window at a time past it when no begun message
-        could complete otherwise.  Held events, which cost no window, count
-        ``HELD_EVENT_COST`` octets each; past the limit on those alone the
-        peer is terminated.
+        could complete otherwise.  Held events count ``HELD_EVENT_COST``
+        octets each here.
+    :ivar maxHeldEvents: messages (or, for frame-level profiles, frames)
+        paused channels hold for the application at once, all channels
+        together.  Each costs its objects whatever its octets, and an empty
+        one costs the peer no window, so credit cannot bound their number;
+        a peer that goes past it is terminated.
         ``None`` (the default) stands for four times the larger of
         ``maxMessageSize`` and ``receiveWindow`` (64 MiB by default), so
         that raising either keeps a few of them admissible.
@@ -159,6 +163,7 @@ class SessionConfig:
     streamBuffer: int = 256 * 1024
     maxOutstandingMessages: int = 256
     maxBufferedOctets: Optional[int] = None
+    maxHeldEvents: int = 65536
 
     def __post_init__(self):
         if self.receiveWindow < DEFAULT_WINDOW:
@@ -170,8 +175,8 @@ class SessionConfig:
         if self.streamBuffer < 2:
             # A writer resumes below half of it: 0 or 1 would never resume.
             raise ValueError("streamBuffer must be at least 2 octets")
-        if self.maxOutstandingMessages < 1:
-            raise ValueError("maxOutstandingMessages must be positive")
+        if self.maxOutstandingMessages < 1 or self.maxHeldEvents < 1:
+            raise ValueError("maxOutstandingMessages and maxHeldEvents must be positive")
         if self.maxHeaderLength < LONGEST_HEADER:
             # Else a peer whose headers are all legal could be terminated.
             raise ValueError(
@@ -1009,14 +1014,23 @@ class Session:
             window = channel.windowUpdate() if channel is not None else None
             if window is None:
                 continue
-            gain = window - channel.receiveRoom()
+            room = channel.receiveRoom()
+            gain = window - room
             if budget is None:
                 budget = self._heldLimit - self._heldOctets()
+                if budget >= 0:
+                    # Below the limit: a past relief is spent or the
+                    # peer's to use, like any credit granted.
+                    self._relieved = None
             # Channel 0 carries starts and closes, bounded by maxXMLSize:
             # withholding it could stall the session.
             if number != 0 and gain > budget:
-                self._starved.add(number)
-                continue
+                if budget < min(DEFAULT_WINDOW, window // 2):
+                    self._starved.add(number)
+                    continue
+                # What fits, if worth a SEQ: else a window larger than the
+                # limit would never be granted at all.
+                window, gain = room + budget, budget
             budget -= gain
             self._grant(channel, window)
         if self._starved:
@@ -1361,18 +1375,18 @@ class Session:
 
     def _checkHeldOctets(self):
         """
-        Terminate a peer whose events, held by paused channels, cost more
-        than ``maxBufferedOctets``: events need no window (an empty frame
+        Terminate a peer that made paused channels hold more than
+        ``maxHeldEvents`` events: events need no window (an empty frame
         costs the peer nothing), so credit cannot hold them back.  Octets
-        need none of this: :meth:`_sendSeqs` grants no credit past the
-        limit, and a peer that sends past its window is terminated for
-        that.  Checked once per read, not per frame.
+        need none of this: :meth:`_sendSeqs` grants no credit past
+        ``maxBufferedOctets``, and a peer that sends past its window is
+        terminated for that.  Checked once per read, not per frame.
         """
         events = sum(channel.heldEvents for channel in self._channels.values())
-        if events * HELD_EVENT_COST > self._heldLimit:
+        if events > self.config.maxHeldEvents:
             raise RemoteProtocolError(
                 f"the peer made paused channels hold {events} messages or frames, "
-                f"over the {self._heldLimit}-octet limit at {HELD_EVENT_COST} octets each"
+                f"over the limit of {self.config.maxHeldEvents}"
             )
 
     def _assemble(self, channel, frame):

@@ -18,6 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
 from beepy import (
+    Answers,
     BEEPError,
     IFrameReceiver,
     Message,
@@ -864,7 +865,11 @@ class OptionTests(SynchronousTestCase):
 
 
 SMALL = SessionConfig(
-    receiveWindow=4096, maxFrameSize=4096, maxMessageSize=4096, maxBufferedOctets=8192
+    receiveWindow=4096,
+    maxFrameSize=4096,
+    maxMessageSize=4096,
+    maxBufferedOctets=8192,
+    maxHeldEvents=32,
 )
 
 
@@ -885,21 +890,57 @@ class PausingFrameFactory(ProfileFactory):
 
 class HeldEventTests(SynchronousTestCase):
     """
-    Events a paused channel holds cost memory whatever their size: each
-    counts against ``maxBufferedOctets``, so a peer sending empty frames to
-    a paused channel is terminated, not held without end.
+    Events paused channels hold cost memory whatever their size, and empty
+    ones cost the peer no window: ``maxHeldEvents`` bounds their number, so
+    a peer sending empty frames to a paused channel is terminated, not held
+    without end.
     """
 
     def test_emptyAnswers(self):
         protocol, peer, channel = rawpeer.clientWithOpenChannel(config=SMALL)
         channel.sendMessage(b"question")
         channel.pauseProducing()
-        for ansno in range(8192 // HELD_EVENT_COST):
+        for ansno in range(32):
             peer.send(peer.frame(rawpeer.ANS, 1, 0, b"", ansno=ansno))
         self.assertFalse(peer.transport.disconnecting)
-        peer.send(peer.frame(rawpeer.ANS, 1, 0, b"", ansno=8192 // HELD_EVENT_COST))
+        peer.send(peer.frame(rawpeer.ANS, 1, 0, b"", ansno=32))
         self.assertTrue(peer.transport.disconnecting)
-        self.assertIn("over the 8192-octet limit", str(protocol._violation))
+        self.assertIn("33 messages or frames, over the limit of 32", str(protocol._violation))
+
+    def test_slowSubscriber(self):
+        """
+        A subscriber that pauses its channel while the peer sends many
+        short notifications within its window is not terminated at the
+        defaults: they wait for it.
+        """
+
+        class Publisher(Profile):
+            def messageReceived(self, message):
+                self.factory.answers = Answers()
+                return self.factory.answers
+
+        class PublisherFactory(ProfileFactory):
+            uri = "urn:test:publisher"
+            profile = Publisher
+
+        factory = PublisherFactory()
+        config = SessionConfig(receiveWindow=4096, maxFrameSize=4096, maxMessageSize=16384)
+        client, server, pump = connectedSessions([factory], config=config)
+        opening = client.openChannel([factory.uri])
+        pump.flush()
+        channel = self.successResultOf(opening)
+        received = []
+        channel.sendMessage(b"subscribe", answerReceived=received.append)
+        pump.flush()
+        channel.pauseProducing()
+        for i in range(300):
+            factory.answers.send(Message(b"event %04d" % i))
+        pump.flush()
+        self.assertEqual(received, [])
+        channel.resumeProducing()
+        pump.flush()
+        self.assertEqual(len(received), 300)
+        self.assertFalse(client.transport.disconnecting)
 
     def test_emptyFrames(self):
         factory = PausingFrameFactory()
@@ -942,16 +983,16 @@ class CollectedAnswersTests(SynchronousTestCase):
 
     def test_underMaxMessageSize(self):
         """
-        Answers whose bodies, with ``HELD_EVENT_COST`` each, fit are all
+        Answers whose bodies fit ``maxMessageSize`` together are all
         collected.
         """
         protocol, peer, channel = rawpeer.clientWithOpenChannel(config=SMALL)
         replying = channel.sendMessage(b"question")
         body = b"\r\n" + b"A" * 1000
-        for ansno in range(3):
+        for ansno in range(4):
             peer.send(peer.frame(rawpeer.ANS, 1, 0, body, ansno=ansno))
         peer.send(peer.frame(rawpeer.NUL, 1, 0))
-        self.assertEqual(len(self.successResultOf(replying)), 3)
+        self.assertEqual(len(self.successResultOf(replying)), 4)
 
     def test_emptyAnswers(self):
         """
@@ -960,9 +1001,14 @@ class CollectedAnswersTests(SynchronousTestCase):
         """
         protocol, peer, channel = rawpeer.clientWithOpenChannel(config=SMALL)
         replying = channel.sendMessage(b"question")
-        for ansno in range(4096 // HELD_EVENT_COST + 1):
+        bound = SMALL.bufferedOctetsLimit // HELD_EVENT_COST
+        for ansno in range(bound):
             peer.send(peer.frame(rawpeer.ANS, 1, 0, b"", ansno=ansno))
-        self.assertEqual(self.failureResultOf(replying, BEEPError).value.code, 554)
+        self.assertNoResult(replying)
+        peer.send(peer.frame(rawpeer.ANS, 1, 0, b"", ansno=bound))
+        refusal = self.failureResultOf(replying, BEEPError).value
+        self.assertEqual(refusal.code, 554)
+        self.assertIn(f"more than {bound} answers", refusal.text)
 
 
 class OversizedAnswerTests(SynchronousTestCase):
@@ -1025,3 +1071,92 @@ class RefusedTLSConnectionTests(SynchronousTestCase):
         self.assertEqual([t.disconnecting for t in transports], [False, False, False])
         clock.advance(30)
         self.assertEqual([t.disconnecting for t in transports], [True, True, True])
+
+
+class CreditTests(SynchronousTestCase):
+    """
+    Credit held back at ``maxBufferedOctets`` is granted again: transfers
+    between two beepy peers complete.
+    """
+
+    config = SessionConfig(
+        receiveWindow=4096, maxFrameSize=4096, maxMessageSize=16384, maxBufferedOctets=16384
+    )
+
+    def setUp(self):
+        self.factory = RecordingSizeFactory()
+        self.client, self.server, self.pump = connectedSessions([self.factory], config=self.config)
+
+    def open(self, **kwargs):
+        opening = self.client.openChannel([self.factory.uri], profile=SizeProfile(), **kwargs)
+        self.pump.flush()
+        channel = self.successResultOf(opening)
+        return channel, self.factory.channels[channel.number]
+
+    def test_windowLargerThanTheLimit(self):
+        """
+        A channel whose window is larger than the limit is granted what fits,
+        rather than nothing for ever.
+        """
+        mine, theirs = self.open(receiveWindow=65536)
+        sent = [theirs.sendMessage(b"m" * 1022) for _ in range(8)]
+        self.pump.flush()
+        self.assertEqual([self.successResultOf(d).body for d in sent], [b"1022"] * 8)
+
+    def test_reliefEndsBelowTheLimit(self):
+        """
+        A relief window given to a channel where we await a reply (a
+        subscription the peer extends now and then) does not block the
+        next relief once what is held has dropped below the limit: later
+        uploads at the limit complete.
+        """
+        paused = [self.open() for _ in range(4)]
+        subscription, publisher = self.open()
+        uploads = [self.open() for _ in range(4)]
+        for mine, _ in paused:
+            mine.pauseProducing()
+        filled = [theirs.sendMessage(b"p" * 3800) for _, theirs in paused]
+        self.pump.flush()
+        self.factory.profiles[publisher.number].subscribe = True
+        events = []
+        subscription.sendMessage(b"subscribe", answerReceived=events.append)
+        self.pump.flush()
+        self.assertEqual(len(events), 1)
+        for mine, _ in paused:
+            mine.resumeProducing()
+        self.pump.flush()
+        for d in filled:
+            self.successResultOf(d)
+        sent = [theirs.sendMessage(b"u" * 16000) for _, theirs in uploads]
+        self.pump.flush()
+        self.assertEqual([self.successResultOf(d).body for d in sent], [b"16000"] * 4)
+
+
+class SubscribingSizeProfile(SizeProfile):
+    """
+    A size profile that, once told to, answers ``subscribe`` with one
+    ``ANS`` and keeps the series open.
+    """
+
+    subscribe = False
+
+    def messageReceived(self, message):
+        if self.subscribe and message.body == b"subscribe":
+            self.answers = Answers()
+            self.answers.send(Message(b"e" * 3900))
+            return self.answers
+        return super().messageReceived(message)
+
+
+class RecordingSizeFactory(ProfileFactory):
+    uri = "urn:test:size"
+
+    def __init__(self):
+        self.channels = {}
+        self.profiles = {}
+
+    def buildProfile(self, channel, start):
+        profile = SubscribingSizeProfile()
+        self.channels[channel.number] = channel
+        self.profiles[channel.number] = profile
+        return profile
