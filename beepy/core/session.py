@@ -940,7 +940,7 @@ class Session:
                 else:
                     self._receiveDataFrame(frame)
             self._finishAcceptedCloses()
-            self._checkHeldOctets()
+            self._checkHeldEvents()
         except RemoteProtocolError as e:
             self._terminated = True
             self._events.append(events.ProtocolViolated(e))
@@ -1373,7 +1373,7 @@ class Session:
             held += channel.unconsumed + channel.heldEvents * HELD_EVENT_COST
         return held
 
-    def _checkHeldOctets(self):
+    def _checkHeldEvents(self):
         """
         Terminate a peer that made paused channels hold more than
         ``maxHeldEvents`` events: events need no window (an empty frame

@@ -41,6 +41,23 @@ def parse(*arguments):
     return options
 
 
+def connectInMemory(serverFactory):
+    """
+    Connect a client to a session of ``serverFactory``, in memory.
+
+    :return: ``(client, server, pump)``.
+    """
+    server = serverFactory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 54321))
+    client = BEEPClientFactory().buildProtocol(IPv4Address("TCP", "127.0.0.1", 10288))
+    pump = iosim.connect(
+        server,
+        iosim.FakeTransport(server, isServer=True),
+        client,
+        iosim.FakeTransport(client, isServer=False),
+    )
+    return client, server, pump
+
+
 class OptionsTests(SynchronousTestCase):
     """
     Tests for :class:`beepy.tap.Options`.
@@ -181,14 +198,7 @@ class MakeServiceTests(SynchronousTestCase):
         """
         self.startService()
         [(_, serverFactory, _, _)] = self.reactor.tcpServers
-        server = serverFactory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 54321))
-        client = BEEPClientFactory().buildProtocol(IPv4Address("TCP", "127.0.0.1", 10288))
-        pump = iosim.connect(
-            server,
-            iosim.FakeTransport(server, isServer=True),
-            client,
-            iosim.FakeTransport(client, isServer=False),
-        )
+        client, server, pump = connectInMemory(serverFactory)
         self.assertEqual(sorted(client.peerProfiles), sorted([ECHO_URI, SINK_URI, TLS_URI]))
 
         opening = client.openChannel([ECHO_URI])
@@ -289,15 +299,7 @@ class AuthTests(SynchronousTestCase):
         service.startService()
         self.addCleanup(service.stopService)
         [(_, serverFactory, _, _)] = reactor.tcpServers
-        server = serverFactory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 54321))
-        client = BEEPClientFactory().buildProtocol(IPv4Address("TCP", "127.0.0.1", 10288))
-        pump = iosim.connect(
-            server,
-            iosim.FakeTransport(server, isServer=True),
-            client,
-            iosim.FakeTransport(client, isServer=False),
-        )
-        return client, server, pump
+        return connectInMemory(serverFactory)
 
     def test_noAuth(self):
         self.assertIsNone(parse()["sasl"])
